@@ -1,0 +1,199 @@
+"""Wire encodings shared by every layer: canonical JSON (RFC 8785), strict JSON parsing, NDJSON
+streams, NNET amounts, hex.
+
+Amounts: users write NNET with up to 18 decimals (`12.5`); the wire carries decimal strings of base
+units (1 NNET = 10**18 units). Floats are refused everywhere, because a float cannot hold 10**-18
+exactly and two machines may round one differently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+import rfc8785
+
+from nnet.errors import MalformedInput, UsageError
+
+__all__ = [
+    "DECIMALS",
+    "MAX_JSON_DEPTH",
+    "UNIT",
+    "canonical_json",
+    "format_amount",
+    "hex_to_bytes",
+    "parse_amount",
+    "parse_units",
+    "read_ndjson",
+    "strict_loads",
+    "to_json_line",
+]
+
+DECIMALS = 18
+UNIT = 10**DECIMALS
+MAX_JSON_DEPTH = 32
+MAX_AMOUNT = 2**256 - 1
+
+_AMOUNT_RE = re.compile(r"^(\d+)(?:\.(\d+))?$")
+_UNITS_RE = re.compile(r"^(0|[1-9]\d*)$")
+
+
+def parse_amount(text: str) -> int:
+    """Parse an NNET amount written by a person (`12.5`) into base units, exactly.
+
+    Refuses negatives, exponents, more than 18 decimals and anything that is not plain digits.
+    """
+    if not isinstance(text, str):
+        raise UsageError(f"amount must be text like '12.5', not {type(text).__name__}")
+    s = text.strip().replace("_", "")
+    m = _AMOUNT_RE.match(s)
+    if not m:
+        if s.startswith("-"):
+            raise UsageError(f"amount {text!r} is negative", hint="amounts are >= 0")
+        raise UsageError(
+            f"amount {text!r} is not a decimal number", hint="write NNET like 12.5 (no exponent)"
+        )
+    whole, frac = m.group(1), m.group(2) or ""
+    if len(frac) > DECIMALS:
+        raise UsageError(f"amount {text!r} has more than {DECIMALS} decimals")
+    units = int(whole) * UNIT + int(frac.ljust(DECIMALS, "0") or "0")
+    if units > MAX_AMOUNT:
+        raise UsageError(f"amount {text!r} is too large")
+    return units
+
+
+def parse_units(value: object, field: str = "amount") -> int:
+    """Parse a wire amount: a decimal string of base units (`"2500000000000000000"`)."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise MalformedInput(
+            f"{field} must be a decimal string of base units, not {_json_type(value)}"
+        )
+    if not _UNITS_RE.match(value):
+        if value.startswith("-"):
+            raise MalformedInput(f"{field} {value!r} is negative")
+        raise MalformedInput(f"{field} {value!r} is not a decimal string of base units")
+    units = int(value)
+    if units > MAX_AMOUNT:
+        raise MalformedInput(f"{field} {value!r} is too large")
+    return units
+
+
+def format_amount(units: int) -> str:
+    """Base units to NNET text, exact, without trailing zeros: 12500000000000000000 -> '12.5'."""
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(units), UNIT)
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{str(frac).rjust(DECIMALS, '0').rstrip('0')}"
+
+
+def canonical_json(obj: Any) -> bytes:
+    """RFC 8785 (JCS) bytes of a JSON value; floats are refused, not canonicalised."""
+    _refuse_floats(obj, "$")
+    return bytes(rfc8785.dumps(obj))
+
+
+def to_json_line(obj: Any) -> str:
+    """One compact JSON line (no trailing newline) for NDJSON output."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _refuse_float(text: str) -> Any:
+    raise ValueError(f"float {text} is not allowed (amounts are decimal strings of base units)")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not valid JSON")
+
+
+def strict_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse JSON refusing floats, NaN/Infinity, invalid UTF-8 and nesting deeper than max_depth.
+
+    Raises MalformedInput with the problem and its position.
+    """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MalformedInput(f"invalid UTF-8 at byte {e.start}") from None
+    _check_depth(data, max_depth)
+    try:
+        return json.loads(data, parse_float=_refuse_float, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        raise MalformedInput(f"invalid JSON: {e.msg} at column {e.colno}") from None
+    except ValueError as e:
+        raise MalformedInput(str(e)) from None
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    """Refuse deep nesting before json recursion can blow the stack (fast path: few brackets)."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return
+    depth = 0
+    in_str = False
+    esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise MalformedInput(f"JSON nested deeper than {max_depth} levels")
+        elif ch in "]}":
+            depth -= 1
+
+
+def read_ndjson(stream: IO[str] | Iterable[str], *, source: str = "stdin") -> Iterator[Any]:
+    """Yield one parsed JSON value per non-blank line; a bad line raises naming its number."""
+    for lineno, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield strict_loads(line)
+        except MalformedInput as e:
+            raise MalformedInput(f"{source} line {lineno}: {e.message}") from None
+
+
+def hex_to_bytes(value: object, field: str, length: int | None = None) -> bytes:
+    """Decode `0x`-prefixed hex, checking its length in bytes when given."""
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise MalformedInput(f"{field} must be 0x-prefixed hex")
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError:
+        raise MalformedInput(f"{field} is not valid hex") from None
+    if length is not None and len(raw) != length:
+        raise MalformedInput(f"{field} must be {length} bytes, got {len(raw)}")
+    return raw
+
+
+def _refuse_floats(obj: Any, path: str) -> None:
+    if isinstance(obj, float):
+        raise MalformedInput(f"float at {path} is not allowed; use a decimal string")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _refuse_floats(v, f"{path}.{k}")
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _refuse_floats(v, f"{path}[{i}]")
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a float"
+    return type(value).__name__
