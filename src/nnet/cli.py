@@ -19,6 +19,14 @@ from nnet.errors import NnetError
 # (module under nnet.commands) in the order `nnet --help` lists them
 COMMAND_MODULES = (
     "key",
+    "config_cmd",
+    "tx_cmd",
+    "transfer",
+    "stake",
+    "send",
+    "status",
+    "balance",
+    "block",
 )
 
 

@@ -1,0 +1,130 @@
+"""The one path every transaction-making command takes: build, sign, then print or send.
+
+A command gathers its body and a TxOptions (from the shared option aliases), and calls `issue`.
+Without --send the signed transaction is printed as one JSON line (for `| nnet send` or a file);
+with --send it is submitted and the node's receipt is printed instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from nnet.commands._common import (
+    ChainOpt,
+    FeeOpt,
+    KeyOpt,
+    NodeOpt,
+    NonceOpt,
+    PasswordFileOpt,
+    SendOpt,
+    WaitOpt,
+    emit_line,
+    note,
+)
+from nnet.config import resolve
+from nnet.encoding import format_amount, parse_amount
+from nnet.errors import InvalidTx
+from nnet.tx import Tx, build_tx
+
+
+@dataclass(frozen=True)
+class TxOptions:
+    """What every transaction-making command accepts besides its own arguments."""
+
+    key: str | None = None
+    password_file: Path | None = None
+    nonce: int | None = None
+    fee: str | None = None
+    chain: str | None = None
+    node: str | None = None
+    send: bool = False
+    wait: bool = False
+
+
+def _tx_option_template(
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    nonce: NonceOpt = None,
+    fee: FeeOpt = None,
+    chain: ChainOpt = None,
+    node: NodeOpt = None,
+    send: SendOpt = False,
+    wait: WaitOpt = False,
+) -> None:
+    """Only its signature is used: the shared options, in the order --help lists them."""
+
+
+_TX_PARAMS = list(inspect.signature(_tx_option_template, eval_str=True).parameters.values())
+assert [p.name for p in _TX_PARAMS] == [f.name for f in fields(TxOptions)]
+
+
+def tx_command(
+    parent: typer.Typer, name: str, type_: str, make_body: Callable[..., dict[str, Any]]
+) -> None:
+    """Register `nnet NAME`: make_body's own arguments, then the shared transaction options.
+
+    make_body's docstring is the command's --help; it returns the transaction body.
+    """
+    own = list(inspect.signature(make_body, eval_str=True).parameters.values())
+
+    def command(**kwargs: Any) -> None:
+        opts = TxOptions(**{p.name: kwargs.pop(p.name) for p in _TX_PARAMS})
+        issue(type_, make_body(**kwargs), opts)
+
+    params = own + _TX_PARAMS
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = make_body.__doc__
+    command.__name__ = make_body.__name__
+    parent.command(name)(command)
+
+
+def issue(type_: str, body: dict[str, Any], opts: TxOptions) -> Tx:
+    """Build, sign and print (or submit) one transaction of `type_` with `body`."""
+    from nnet.commands._common import unlock
+
+    sender, secret = unlock(opts.key, opts.password_file)
+    chain = resolve("chain", opts.chain) or "nnet-devnet"
+    fee = parse_amount(resolve("fee", opts.fee) or "0")
+    nonce = opts.nonce
+    node_url = resolve("node", opts.node) or ""
+    if nonce is None:
+        from nnet.client import NodeClient
+
+        with NodeClient(node_url) as client:
+            nonce = client.next_nonce(sender)
+    tx = build_tx(chain, type_, sender, nonce, fee, body).signed(secret)
+    if opts.send:
+        send_signed([tx.to_dict()], node_url, wait=opts.wait)
+    else:
+        emit_line(tx.to_dict())
+        if fee:
+            note(f"signed {type_} from {sender}, nonce {nonce}, fee {format_amount(fee)} NNET")
+    return tx
+
+
+def send_signed(
+    txs: list[dict[str, Any]], node_url: str, *, wait: bool, raise_single: bool = True
+) -> int:
+    """Submit signed transactions, print one receipt line each; returns how many were refused."""
+    from nnet.client import NodeClient
+
+    refused = 0
+    with NodeClient(node_url) as client:
+        results = client.submit(txs)
+        for result in results:
+            if "error" in result:
+                refused += 1
+            elif wait:
+                result = client.wait(result["hash"])
+            emit_line(result)
+    if raise_single and refused and len(txs) == 1:
+        r = results[0]
+        raise InvalidTx(f"the node refused the transaction: {r['error']}", code=r.get("code"))
+    return refused

@@ -1,0 +1,62 @@
+"""`nnet balance [ADDR]`: balance, stake, unbonding and pending rewards of an account."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from nnet.commands._common import JsonOpt, NodeOpt, emit, key_name, pairs, want_json
+from nnet.config import home_dir, resolve
+from nnet.crypto import normalize_address
+from nnet.encoding import format_amount
+
+
+def register(parent: typer.Typer) -> None:
+    parent.command("balance")(balance)
+
+
+def balance(
+    address: Annotated[
+        str | None, typer.Argument(help="Address or key name (default: your key).")
+    ] = None,
+    node: NodeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an account's balance, bonded stake, unbonding entries and pending rewards in NNET.
+
+    JSON output keeps amounts as base-unit strings, exactly as the node reports them.
+
+    Example: nnet balance 0x8ba1f109551bD432803012645Ac136ddd64DBA72
+    """
+    from nnet.client import NodeClient
+
+    addr = resolve_address(address)
+    with NodeClient(resolve("node", node) or "") as client:
+        acct = client.account(addr)
+    emit(acct, as_json=want_json(as_json), human=_human)
+
+
+def resolve_address(text: str | None) -> str:
+    """An address as given, or the address of a key name (default: the signing key)."""
+    if text and text.startswith("0x"):
+        return normalize_address(text)
+    from nnet.keys import KeyStore
+
+    return KeyStore(home_dir()).info(key_name(text)).address
+
+
+def _human(acct: dict[str, Any]) -> str:
+    stake = acct.get("stake", {})
+    rows: dict[str, Any] = {
+        "address": acct["address"],
+        "balance": format_amount(int(acct["balance"])) + " NNET",
+        "bonded": format_amount(int(stake.get("bonded", "0"))) + " NNET",
+        "pending rewards": format_amount(int(acct.get("pending_rewards", "0"))) + " NNET",
+        "next nonce": acct.get("next_nonce", acct.get("nonce")),
+    }
+    for entry in stake.get("unbonding", []):
+        rows[f"unbonding @ epoch {entry['release_epoch']}"] = (
+            format_amount(int(entry["amount"])) + " NNET"
+        )
+    return pairs(rows)
