@@ -33,5 +33,5 @@ def test_values_are_checked_when_set(nnet_home: Path) -> None:
 def test_broken_config_file_is_reported(nnet_home: Path) -> None:
     nnet_home.mkdir(parents=True)
     (nnet_home / "config.toml").write_text("node = [unclosed")
-    with pytest.raises(MalformedInput, match="config.toml"):
+    with pytest.raises(MalformedInput, match=r"config\.toml"):
         resolve("node")

@@ -81,7 +81,9 @@ def test_strict_loads_refuses_with_a_reason(raw: str | bytes, problem: str) -> N
 
 
 def test_strict_loads_keeps_big_integers_exact() -> None:
-    assert strict_loads('{"n": 123456789012345678901234567890}')["n"] == 123456789012345678901234567890
+    assert (
+        strict_loads('{"n": 123456789012345678901234567890}')["n"] == 123456789012345678901234567890
+    )
 
 
 def test_ndjson_names_the_bad_line() -> None:
@@ -89,5 +91,5 @@ def test_ndjson_names_the_bad_line() -> None:
     reader = read_ndjson(lines, source="input.ndjson")
     assert next(reader) == {"a": 1}
     assert next(reader) == {"b": 2}
-    with pytest.raises(MalformedInput, match="input.ndjson line 4"):
+    with pytest.raises(MalformedInput, match=r"input\.ndjson line 4"):
         next(reader)

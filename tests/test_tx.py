@@ -90,8 +90,12 @@ def _mutations() -> list[tuple[str, dict[str, Any], str]]:
     return cases
 
 
-@pytest.mark.parametrize(("name", "tx", "problem"), _mutations(), ids=lambda x: x if isinstance(x, str) else "")
-def test_malformed_transactions_are_refused_with_a_reason(name: str, tx: dict[str, Any], problem: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "tx", "problem"), _mutations(), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_malformed_transactions_are_refused_with_a_reason(
+    name: str, tx: dict[str, Any], problem: str
+) -> None:
     with pytest.raises(MalformedInput, match=problem):
         parse_tx(tx)
 

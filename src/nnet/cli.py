@@ -44,7 +44,8 @@ def build_app() -> typer.Typer:
             "Neuronet: a proof-of-stake chain that pays for verifiable AI training.\n\n"
             "Data goes to stdout (JSON lines when piped), messages to stderr. "
             "Exit codes: 0 ok, 1 refused, 2 usage error, 3 node unreachable.\n\n"
-            "Example: nnet key new alice && nnet transfer 0xRECIPIENT 1.5 --nonce 0 | nnet tx verify -"
+            "Example: nnet key new alice && "
+            "nnet transfer 0xRECIPIENT 1.5 --nonce 0 | nnet tx verify -"
         ),
         no_args_is_help=True,
         add_completion=False,

@@ -63,8 +63,9 @@ class NodeClient:
     def submit(self, txs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """POST transactions as NDJSON; one result per tx: {"hash"} or {"error", "code"}."""
         body = "\n".join(to_json_line(t) for t in txs) + "\n"
-        data = self._request("POST", "/txs", content=body.encode(),
-                             headers={"content-type": "application/x-ndjson"})
+        data = self._request(
+            "POST", "/txs", content=body.encode(), headers={"content-type": "application/x-ndjson"}
+        )
         results = data.get("results", [data]) if isinstance(data, dict) else data
         return list(results)
 
@@ -80,14 +81,17 @@ class NodeClient:
             except NotFound:
                 pass
             if time.monotonic() > deadline:
-                raise NnetError(f"{tx_hash} was not committed within {timeout_s:.0f} s",
-                                hint=f"check later with `nnet tx show {tx_hash}`")
+                raise NnetError(
+                    f"{tx_hash} was not committed within {timeout_s:.0f} s",
+                    hint=f"check later with `nnet tx show {tx_hash}`",
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
     # ---- plumbing -----------------------------------------------------------------------------
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self._request("GET", path, params=params)
+        data: dict[str, Any] = self._request("GET", path, params=params)
+        return data
 
     def _request(self, method: str, path: str, **kw: Any) -> Any:
         try:

@@ -39,8 +39,9 @@ def keccak256(data: bytes) -> bytes:
 def checksum_address(raw20: bytes) -> str:
     """EIP-55 mixed-case checksum encoding of a 20-byte address."""
     hexaddr = raw20.hex()
-    digest = keccak256(hexaddr.encode("ascii")).hex()
-    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(hexaddr, digest))
+    digest = keccak256(hexaddr.encode("ascii")).hex()[:40]
+    cased = (c.upper() if int(d, 16) >= 8 else c for c, d in zip(hexaddr, digest, strict=True))
+    return "0x" + "".join(cased)
 
 
 def normalize_address(text: object, field: str = "address") -> str:
@@ -53,7 +54,9 @@ def normalize_address(text: object, field: str = "address") -> str:
     body = text[2:]
     canonical = checksum_address(bytes.fromhex(body))
     if body not in (body.lower(), body.upper()) and canonical != text:
-        raise MalformedInput(f"{field} {text} has a wrong EIP-55 checksum", hint=f"did you mean {canonical}?")
+        raise MalformedInput(
+            f"{field} {text} has a wrong EIP-55 checksum", hint=f"did you mean {canonical}?"
+        )
     return canonical
 
 

@@ -58,7 +58,7 @@ def parse_amount(text: str) -> int:
     whole, frac = m.group(1), m.group(2) or ""
     if len(frac) > DECIMALS:
         raise UsageError(f"amount {text!r} has more than {DECIMALS} decimals")
-    units = int(whole) * UNIT + int(frac.ljust(DECIMALS, "0") or "0")
+    units: int = int(whole) * UNIT + int(frac.ljust(DECIMALS, "0") or "0")
     if units > MAX_AMOUNT:
         raise UsageError(f"amount {text!r} is too large")
     return units

@@ -19,10 +19,10 @@ from nnet.crypto import address_of_private_key, checksum_address
 from nnet.errors import MalformedInput, NotFound, UsageError, WrongPassword
 
 __all__ = [
-    "KeyInfo",
-    "KeyStore",
     "LIGHT_SCRYPT_N",
     "STANDARD_SCRYPT_N",
+    "KeyInfo",
+    "KeyStore",
     "decrypt_keystore",
     "encrypt_keystore",
 ]
@@ -46,10 +46,10 @@ class KeyInfo:
 
 def encrypt_keystore(secret: bytes, password: str, *, light: bool = False) -> dict[str, Any]:
     """Keystore v3 JSON (scrypt) for a 32-byte private key."""
-    import eth_keyfile
+    from eth_keyfile.keyfile import create_keyfile_json
 
     n = LIGHT_SCRYPT_N if light else STANDARD_SCRYPT_N
-    ks: dict[str, Any] = eth_keyfile.create_keyfile_json(
+    ks: dict[str, Any] = create_keyfile_json(
         secret, password.encode("utf-8"), kdf="scrypt", iterations=n
     )
     return ks
@@ -57,10 +57,10 @@ def encrypt_keystore(secret: bytes, password: str, *, light: bool = False) -> di
 
 def decrypt_keystore(keystore: dict[str, Any], password: str, *, label: str = "key") -> bytes:
     """The private key inside a keystore v3 JSON; WrongPassword when the MAC does not match."""
-    import eth_keyfile
+    from eth_keyfile.keyfile import decode_keyfile_json
 
     try:
-        secret = eth_keyfile.decode_keyfile_json(keystore, password.encode("utf-8"))
+        secret = decode_keyfile_json(keystore, password.encode("utf-8"))
     except ValueError as e:
         if "MAC mismatch" in str(e):
             raise WrongPassword(
@@ -146,7 +146,9 @@ class KeyStore:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise UsageError(f"a key named {name!r} already exists", hint="choose another name") from None
+            raise UsageError(
+                f"a key named {name!r} already exists", hint="choose another name"
+            ) from None
         with os.fdopen(fd, "w") as f:
             json.dump(keystore, f)
             f.flush()

@@ -17,7 +17,9 @@ from nnet import __version__
 from nnet.cli import build_app
 
 
-def iter_commands(cmd: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+def iter_commands(
+    cmd: Any, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
     """(path, command, context) for every leaf command and group, depth first, sorted by name."""
     ctx = cmd.context_class(cmd, info_name=path[-1] if path else "nnet")
     yield path, cmd, ctx
@@ -57,8 +59,11 @@ def render(path: tuple[str, ...], cmd: Any, ctx: Any) -> str:
     if args:
         lines.append(".SH ARGUMENTS")
         for p in args:
-            lines += [".TP", f"\\fB{_esc((p.name or '').upper())}\\fR",
-                      _esc(getattr(p, "help", None) or "")]
+            lines += [
+                ".TP",
+                f"\\fB{_esc((p.name or '').upper())}\\fR",
+                _esc(getattr(p, "help", None) or ""),
+            ]
     if opts:
         lines.append(".SH OPTIONS")
         for p in opts:
@@ -73,14 +78,15 @@ def render(path: tuple[str, ...], cmd: Any, ctx: Any) -> str:
             lines += [".TP", f"\\fB{_esc(full + ' ' + s)}\\fR", _esc(sub.get_short_help_str(200))]
     if example:
         lines += [".SH EXAMPLE", ".nf", _esc(example), ".fi"]
-    lines += [".SH EXIT STATUS",
-              "0 success; 1 the operation ran and said no; 2 usage error or malformed input; "
-              "3 the node cannot be reached.",
-              ".SH ENVIRONMENT",
-              "NNET_HOME, NNET_NODE, NNET_KEY, NNET_PASSWORD, NNET_CHAIN, NNET_FEE, NNET_DEBUG.",
-              ".SH SEE ALSO",
-              "\\fBnnet\\fR(1)" if path
-              else ", ".join(f"\\fBnnet\\-{_esc(s)}\\fR(1)" for s in subs)]
+    lines += [
+        ".SH EXIT STATUS",
+        "0 success; 1 the operation ran and said no; 2 usage error or malformed input; "
+        "3 the node cannot be reached.",
+        ".SH ENVIRONMENT",
+        "NNET_HOME, NNET_NODE, NNET_KEY, NNET_PASSWORD, NNET_CHAIN, NNET_FEE, NNET_DEBUG.",
+        ".SH SEE ALSO",
+        "\\fBnnet\\fR(1)" if path else ", ".join(f"\\fBnnet\\-{_esc(s)}\\fR(1)" for s in subs),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -89,7 +95,7 @@ def _split_example(text: str) -> tuple[str, str]:
     parts = [p for p in text.split("\n\n")]
     examples = [p for p in parts if p.strip().startswith("Example:")]
     rest = [p for p in parts if not p.strip().startswith("Example:")]
-    example = "\n".join(e.strip()[len("Example:"):].strip() for e in examples)
+    example = "\n".join(e.strip()[len("Example:") :].strip() for e in examples)
     return "\n\n".join(rest).strip(), example
 
 

@@ -168,8 +168,15 @@ class Tx:
         """A copy signed by `secret`, which must belong to `from`."""
         if address_of_private_key(secret) != self.sender:
             raise VerificationFailed(f"the key does not belong to {self.sender}")
-        return Tx(self.chain, self.type, self.sender, self.nonce, self.fee, self.body,
-                  sign_hash(secret, self.signing_hash))
+        return Tx(
+            self.chain,
+            self.type,
+            self.sender,
+            self.nonce,
+            self.fee,
+            self.body,
+            sign_hash(secret, self.signing_hash),
+        )
 
     def verify_signature(self) -> None:
         """Raise VerificationFailed unless `sig` recovers to `from`."""
@@ -182,13 +189,20 @@ class Tx:
             )
 
 
-def build_tx(chain: str, type_: str, sender: str, nonce: int, fee: int,
-             body: dict[str, Any]) -> Tx:
+def build_tx(chain: str, type_: str, sender: str, nonce: int, fee: int, body: dict[str, Any]) -> Tx:
     """Build an unsigned transaction, checking it exactly as a received one would be checked."""
-    return parse_tx({
-        "v": TX_VERSION, "chain": chain, "type": type_, "from": sender,
-        "nonce": nonce, "fee": str(fee), "body": body,
-    }, require_sig=False)
+    return parse_tx(
+        {
+            "v": TX_VERSION,
+            "chain": chain,
+            "type": type_,
+            "from": sender,
+            "nonce": nonce,
+            "fee": str(fee),
+            "body": body,
+        },
+        require_sig=False,
+    )
 
 
 def parse_tx(obj: object, *, require_sig: bool = True) -> Tx:

@@ -44,8 +44,14 @@ def test_non_ml_commands_never_import_torch(args: list[str], tmp_path) -> None:
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n"
     )
     env = {**os.environ, "NNET_HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code, *args], input="", capture_output=True,
-                         text=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        input="",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.stderr.strip().endswith("NO-TORCH"), out.stderr
 
 
@@ -57,8 +63,13 @@ def test_errors_are_one_line_without_traceback(run_cli: RunCli) -> None:
 
 def test_nnet_debug_shows_the_traceback(tmp_path) -> None:
     env = {**os.environ, "NNET_HOME": str(tmp_path), "NNET_DEBUG": "1"}
-    out = subprocess.run([sys.executable, "-m", "nnet", "key", "show", "nobody"],
-                         capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "nnet", "key", "show", "nobody"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode != 0 and "Traceback" in out.stderr
 
 
@@ -70,13 +81,30 @@ def test_real_pipe_between_processes(tmp_path) -> None:
     """`nnet transfer … | nnet tx verify -` through the shell, as a user types it."""
     env = {**os.environ, "NNET_HOME": str(tmp_path), "NNET_PASSWORD": "pw"}
     nnet = f"{sys.executable} -m nnet"
-    subprocess.run(f"{nnet} key new alice --light-kdf", shell=True, env=env, check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        f"{nnet} key new alice --light-kdf",
+        shell=True,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     to = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
-    ok = subprocess.run(f"{nnet} transfer {to} 5 --nonce 0 | {nnet} tx verify -", shell=True,
-                        env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        f"{nnet} transfer {to} 5 --nonce 0 | {nnet} tx verify -",
+        shell=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0 and '"ok":true' in ok.stdout
     bad = subprocess.run(
-        f"{nnet} transfer {to} 5 --nonce 0 | sed 's/\"nonce\":0/\"nonce\":1/' | {nnet} tx verify -",
-        shell=True, env=env, capture_output=True, text=True, timeout=60)
+        f'{nnet} transfer {to} 5 --nonce 0 | sed \'s/"nonce":0/"nonce":1/\' | {nnet} tx verify -',
+        shell=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1

@@ -6,9 +6,8 @@ import json
 import stat
 from pathlib import Path
 
-from tests.test_keys import SPEC_ADDRESS, SPEC_PBKDF2
-
 from tests.conftest import RunCli
+from tests.test_keys import SPEC_ADDRESS, SPEC_PBKDF2
 
 
 def test_new_list_show(run_cli: RunCli, password: str, nnet_home: Path) -> None:
@@ -18,7 +17,9 @@ def test_new_list_show(run_cli: RunCli, password: str, nnet_home: Path) -> None:
     assert stat.S_IMODE(Path(alice["path"]).stat().st_mode) == 0o600
     listed = [json.loads(line) for line in run_cli("key", "list", "--json").lines()]
     assert [k["address"] for k in listed] == [alice["address"]]
-    assert json.loads(run_cli("key", "show", "alice", "--json").stdout)["address"] == alice["address"]
+    assert (
+        json.loads(run_cli("key", "show", "alice", "--json").stdout)["address"] == alice["address"]
+    )
 
 
 def test_new_refuses_to_overwrite(run_cli: RunCli, password: str) -> None:
@@ -53,8 +54,9 @@ def test_no_password_and_no_terminal_is_a_usage_error(run_cli: RunCli, monkeypat
 def test_import_wallet_keystore_gives_the_same_address(run_cli: RunCli, tmp_path: Path) -> None:
     f = tmp_path / "UTC--wallet.json"
     f.write_text(json.dumps(SPEC_PBKDF2))
-    r = run_cli("key", "import", str(f), "--name", "cold", "--json",
-                env={"NNET_PASSWORD": "testpassword"})
+    r = run_cli(
+        "key", "import", str(f), "--name", "cold", "--json", env={"NNET_PASSWORD": "testpassword"}
+    )
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["address"] == SPEC_ADDRESS
     # and it exports in a form that imports again to the same address

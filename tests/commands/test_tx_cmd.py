@@ -78,7 +78,7 @@ def test_sign_fills_in_the_envelope(run_cli: RunCli, alice: str) -> None:
 
 
 def test_sign_refuses_a_tx_from_another_address(run_cli: RunCli, alice: str) -> None:
-    other = '{"type":"stake","from":"%s","nonce":0,"body":{"amount":"1"}}\n' % TO
+    other = json.dumps({"type": "stake", "from": TO, "nonce": 0, "body": {"amount": "1"}}) + "\n"
     r = run_cli("tx", "sign", "-", input=other)
     assert r.exit_code == 1 and "does not belong" in r.stderr
 

@@ -19,13 +19,17 @@ from nnet.encoding import read_ndjson, to_json_line
 from nnet.errors import NotFound, UsageError
 
 # ---- option aliases --------------------------------------------------------------------------
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (the default when stdout is not a terminal).")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print JSON (the default when stdout is not a terminal).")
+]
 KeyOpt = Annotated[
     str | None, typer.Option("--key", "-k", help="Key that signs [env NNET_KEY, config key].")
 ]
 PasswordFileOpt = Annotated[
     Path | None,
-    typer.Option("--password-file", help="Read the key's password from this file [env NNET_PASSWORD]."),
+    typer.Option(
+        "--password-file", help="Read the key's password from this file [env NNET_PASSWORD]."
+    ),
 ]
 NodeOpt = Annotated[
     str | None, typer.Option("--node", help="Daemon URL [env NNET_NODE, config node].")
@@ -42,7 +46,9 @@ ChainOpt = Annotated[
 SendOpt = Annotated[
     bool, typer.Option("--send", help="Submit to the node and print the receipt instead of the tx.")
 ]
-WaitOpt = Annotated[bool, typer.Option("--wait", help="With --send: wait until the tx is committed.")]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="With --send: wait until the tx is committed.")
+]
 InputArg = Annotated[str, typer.Argument(help="File to read, or - for stdin.")]
 
 
@@ -74,8 +80,9 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
     """Plain aligned columns for a terminal."""
     cells = [list(headers), *[list(map(str, r)) for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    return "\n".join(lines)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
 
 
 def pairs(record: dict[str, Any]) -> str:
@@ -90,7 +97,7 @@ def open_input(path: str) -> tuple[TextIO, str]:
     if path == "-":
         return sys.stdin, "stdin"
     try:
-        return open(path, encoding="utf-8"), path  # noqa: SIM115 - closed by the caller's loop end
+        return open(path, encoding="utf-8"), path
     except FileNotFoundError:
         raise UsageError(f"no such file: {path}", hint="give a path, or - to read stdin") from None
     except OSError as e:

@@ -72,5 +72,9 @@ def list_(as_json: JsonOpt = False) -> None:
         for r in rows:
             emit(r, as_json=True)
     else:
-        print(table([(r["name"], r["value"] or "-", r["source"], r["help"]) for r in rows],
-                    ("SETTING", "VALUE", "SOURCE", "MEANING")))
+        print(
+            table(
+                [(r["name"], r["value"] or "-", r["source"], r["help"]) for r in rows],
+                ("SETTING", "VALUE", "SOURCE", "MEANING"),
+            )
+        )

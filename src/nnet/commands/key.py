@@ -24,8 +24,9 @@ from nnet.errors import MalformedInput, UsageError
 
 NameArg = Annotated[str, typer.Argument(help="Name of the key, e.g. alice.")]
 
-app = typer.Typer(help="Create, list, show, import and export keys (Ethereum keystore v3).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Create, list, show, import and export keys (Ethereum keystore v3).", no_args_is_help=True
+)
 
 
 def register(parent: typer.Typer) -> None:
@@ -43,7 +44,10 @@ def new(
     name: NameArg,
     password_file: PasswordFileOpt = None,
     light_kdf: Annotated[
-        bool, typer.Option("--light-kdf", help="Weaker, faster scrypt (n=4096) for devnets, as geth's --lightkdf.")
+        bool,
+        typer.Option(
+            "--light-kdf", help="Weaker, faster scrypt (n=4096) for devnets, as geth's --lightkdf."
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -87,8 +91,13 @@ def show(name: NameArg, as_json: JsonOpt = False) -> None:
 
 @app.command("import")
 def import_(
-    file: Annotated[str, typer.Argument(help="Keystore v3 JSON file (geth, MetaMask), or - for stdin.")],
-    name: Annotated[str | None, typer.Option("--name", help="Name to store it under (default: the file's stem).")] = None,
+    file: Annotated[
+        str, typer.Argument(help="Keystore v3 JSON file (geth, MetaMask), or - for stdin.")
+    ],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Name to store it under (default: the file's stem)."),
+    ] = None,
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -130,7 +139,10 @@ def strict_loads_keystore(text: str, source: str) -> dict[str, object]:
 def export(
     name: NameArg,
     private_key: Annotated[
-        bool, typer.Option("--private-key", help="Print the raw private key (hex) instead; asks the password.")
+        bool,
+        typer.Option(
+            "--private-key", help="Print the raw private key (hex) instead; asks the password."
+        ),
     ] = False,
     password_file: PasswordFileOpt = None,
 ) -> None:

@@ -26,8 +26,9 @@ from nnet.encoding import format_amount
 from nnet.errors import MalformedInput, NnetError, VerificationFailed
 from nnet.tx import TX_VERSION, Tx, parse_tx
 
-app = typer.Typer(help="Sign, inspect and verify transactions offline; show receipts.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Sign, inspect and verify transactions offline; show receipts.", no_args_is_help=True
+)
 
 
 def register(parent: typer.Typer) -> None:
@@ -101,8 +102,10 @@ def describe(tx: Tx) -> dict[str, Any]:
         signature = "valid"
     except VerificationFailed as e:
         signature = f"INVALID ({e.message})"
-    body = {k: (format_amount(int(v)) + " NNET" if k in ("amount", "collateral") else v)
-            for k, v in tx.body.items()}
+    body = {
+        k: (format_amount(int(v)) + " NNET" if k in ("amount", "collateral") else v)
+        for k, v in tx.body.items()
+    }
     return {
         "hash": tx.hash_hex,
         "type": tx.type,
@@ -124,7 +127,9 @@ def _human(record: dict[str, Any]) -> str:
 @app.command("verify")
 def verify(
     file: InputArg = "-",
-    chain: Annotated[str | None, typer.Option("--chain", help="Also require this chain id.")] = None,
+    chain: Annotated[
+        str | None, typer.Option("--chain", help="Also require this chain id.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check each transaction's shape and signature; exit 1 if any fails.
