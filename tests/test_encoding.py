@@ -93,3 +93,21 @@ def test_ndjson_names_the_bad_line() -> None:
     assert next(reader) == {"b": 2}
     with pytest.raises(MalformedInput, match=r"input\.ndjson line 4"):
         next(reader)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+def test_fast_path_equals_rfc8785(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception:  # rfc8785 refuses e.g. integers beyond 2**53 or lone surrogates
+        return
+    assert canonical_json(value) == expected

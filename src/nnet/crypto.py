@@ -9,6 +9,7 @@ py-ecc is the pure-Python reference the tests cross-check this module against.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import coincurve
 from Crypto.Hash import keccak as _keccak
@@ -44,6 +45,7 @@ def checksum_address(raw20: bytes) -> str:
     return "0x" + "".join(cased)
 
 
+@lru_cache(maxsize=65536)  # nodes see the same senders again and again
 def normalize_address(text: object, field: str = "address") -> str:
     """Parse an address; refuse bad hex and a wrong EIP-55 checksum; return the checksummed form.
 
