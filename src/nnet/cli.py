@@ -18,6 +18,7 @@ from nnet.errors import NnetError
 
 # (module under nnet.commands) in the order `nnet --help` lists them
 COMMAND_MODULES = (
+    "quickstart",
     "key",
     "config_cmd",
     "tx_cmd",
