@@ -1,1 +1,1 @@
-"""One module per command or command group; each exposes `register(app)`. Registered in `nnet.cli`."""
+"""One module per command or command group; each exposes `register(app)`, listed in `nnet.cli`."""
