@@ -1,0 +1,120 @@
+"""Read and write helpers for accounts, stakes, pools and supply (the state layout is in state.py).
+
+Helpers named `get_*` only read; `set_*`/`increase_*`/`decrease_*` write one key. They never check
+business rules (the transaction processors in transition.py do), except that a balance can never
+go negative: that would be a bug in a processor, so it raises an InvalidTx rather than corrupting
+state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from nnet.errors import InvalidTx
+
+__all__ = [
+    "POOLS",
+    "StateLike",
+    "account_key",
+    "decrease_balance",
+    "get_account",
+    "get_balance",
+    "get_nonce",
+    "get_pending_rewards",
+    "get_pool",
+    "get_stake",
+    "get_supply",
+    "get_total_bonded",
+    "increase_balance",
+    "set_pool",
+    "set_stake",
+    "stake_key",
+]
+
+# The six genesis pools of ECONOMICS.md, with their share of the genesis supply in percent.
+POOLS: dict[str, int] = {
+    "staking_rewards": 20,
+    "gpu_rewards": 30,
+    "public": 20,
+    "team": 15,
+    "treasury": 10,
+    "reserve": 5,
+}
+
+
+class StateLike(Protocol):
+    def get(self, key: str) -> Any: ...
+    def put(self, key: str, value: Any) -> None: ...
+
+
+def account_key(address: str) -> str:
+    return f"account/{address}"
+
+
+def stake_key(address: str) -> str:
+    return f"stake/{address}"
+
+
+def get_account(state: StateLike, address: str) -> dict[str, int]:
+    acct = state.get(account_key(address))
+    return acct if acct is not None else {"balance": 0, "nonce": 0}
+
+
+def get_balance(state: StateLike, address: str) -> int:
+    return int(get_account(state, address)["balance"])
+
+
+def get_nonce(state: StateLike, address: str) -> int:
+    return int(get_account(state, address)["nonce"])
+
+
+def increase_balance(state: StateLike, address: str, amount: int) -> None:
+    if amount == 0:
+        return
+    acct = get_account(state, address)
+    state.put(account_key(address), {"balance": acct["balance"] + amount, "nonce": acct["nonce"]})
+
+
+def decrease_balance(state: StateLike, address: str, amount: int) -> None:
+    if amount == 0:
+        return
+    acct = get_account(state, address)
+    if acct["balance"] < amount:
+        raise InvalidTx(
+            f"{address} has {acct['balance']} units, needs {amount}", code="insufficient_funds"
+        )
+    state.put(account_key(address), {"balance": acct["balance"] - amount, "nonce": acct["nonce"]})
+
+
+def get_stake(state: StateLike, address: str) -> dict[str, Any]:
+    stake = state.get(stake_key(address))
+    return stake if stake is not None else {"bonded": 0, "unbonding": []}
+
+
+def set_stake(state: StateLike, address: str, stake: dict[str, Any]) -> None:
+    """Store a stake; an empty one is deleted so the state holds no zero entries."""
+    empty = stake["bonded"] == 0 and not stake["unbonding"]
+    state.put(stake_key(address), None if empty else stake)
+
+
+def get_total_bonded(state: StateLike) -> int:
+    return int(state.get("total_bonded") or 0)
+
+
+def get_supply(state: StateLike) -> int:
+    return int(state.get("supply") or 0)
+
+
+def get_pool(state: StateLike, name: str) -> int:
+    return int(state.get(f"pool/{name}") or 0)
+
+
+def set_pool(state: StateLike, name: str, amount: int) -> None:
+    if amount < 0:
+        raise InvalidTx(f"pool {name} would go negative", code="pool_exhausted")
+    state.put(f"pool/{name}", amount)
+
+
+def get_pending_rewards(state: StateLike, address: str) -> int:
+    """Rewards accrued to `address` and not yet claimed (the econ layer credits `reward/<addr>`)."""
+    return int(state.get(f"reward/{address}") or 0)

@@ -1,0 +1,278 @@
+"""Blocks: header, hash, tx_root, and the two ways a block reaches the state.
+
+- `build_block` (the sequencer): apply candidate transactions in order, leave out the ones that
+  fail, run epoch-end processing in the last block of an epoch, compute the roots, sign.
+- `process_block` (a replica, a replay, a new node syncing): check the header against its parent,
+  re-execute every transaction with its signature, and refuse the block unless tx_root and
+  state_root come out identical. Any failure leaves the state as it was.
+
+Both leave the block's writes journaled in the State: the caller persists `state.changes()` and
+then calls `state.commit()` (or `state.rollback()` if persisting failed).
+
+Header hash = keccak256(JCS(header without sig)); the sequencer signs that hash.
+tx_root = Merkle root over the tx hashes with domain-separated leaves and nodes
+(leaf = keccak256(0x00 ‖ h), node = keccak256(0x01 ‖ l ‖ r), an odd node is carried up unchanged,
+no transactions -> 32 zero bytes), as RFC 6962, so no two different lists share a root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from nnet.chain.epoch import compute_epoch, is_epoch_end, process_epoch
+from nnet.chain.genesis import Genesis, compute_genesis_state
+from nnet.chain.params import get_param
+from nnet.chain.state import (
+    ZERO_ROOT,
+    State,
+    compute_state_root,
+    compute_write_set_hash,
+    encode_value,
+)
+from nnet.chain.transition import BlockContext, Event, process_tx
+from nnet.crypto import keccak256, recover_address, sign_hash
+from nnet.encoding import canonical_json, hex_to_bytes
+from nnet.errors import InvalidTx, MalformedInput, NnetError, VerificationFailed
+from nnet.tx import Tx, parse_tx
+
+__all__ = [
+    "Block",
+    "BlockResult",
+    "Header",
+    "Receipt",
+    "build_block",
+    "compute_genesis_block",
+    "compute_tx_root",
+    "parse_block",
+    "process_block",
+]
+
+ZERO_HASH = "0x" + "00" * 32
+Receipt = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Header:
+    chain: str
+    height: int
+    time_ms: int
+    prev_hash: str
+    tx_root: str
+    state_root: str
+    proposer: str
+    sig: str = ""
+
+    def unsigned_dict(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain,
+            "height": self.height,
+            "time_ms": self.time_ms,
+            "prev_hash": self.prev_hash,
+            "tx_root": self.tx_root,
+            "state_root": self.state_root,
+            "proposer": self.proposer,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.unsigned_dict(), "sig": self.sig}
+
+    @cached_property
+    def hash(self) -> bytes:
+        return keccak256(canonical_json(self.unsigned_dict()))
+
+    @cached_property
+    def hash_hex(self) -> str:
+        return "0x" + self.hash.hex()
+
+
+@dataclass(frozen=True)
+class Block:
+    header: Header
+    txs: list[Tx] = field(default_factory=list)
+    tx_hashes: list[bytes] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "header": self.header.to_dict(),
+            "hash": self.header.hash_hex,
+            "txs": [t.to_dict() for t in self.txs],
+        }
+
+
+@dataclass
+class BlockResult:
+    """What applying a block produced: receipts, the encoded write set, and left-out txs."""
+
+    block: Block
+    receipts: list[Receipt]
+    writes: list[tuple[str, str | None]]
+    rejected: list[tuple[bytes, NnetError]] = field(default_factory=list)
+
+
+def compute_tx_root(tx_hashes: list[bytes]) -> bytes:
+    if not tx_hashes:
+        return ZERO_ROOT
+    level = [keccak256(b"\x00" + h) for h in tx_hashes]
+    while len(level) > 1:
+        nxt = [keccak256(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def compute_genesis_block(genesis: Genesis) -> tuple[State, Header, list[tuple[str, str | None]]]:
+    """Genesis state (journaled), the height-0 header (unsigned), and the encoded writes."""
+    state = compute_genesis_state(genesis)
+    writes = _encoded_writes(state)
+    root = compute_state_root(
+        ZERO_ROOT, compute_write_set_hash([(k, v if v is not None else "null") for k, v in writes])
+    )
+    header = Header(
+        genesis.chain,
+        0,
+        genesis.time_ms,
+        ZERO_HASH,
+        "0x" + ZERO_ROOT.hex(),
+        "0x" + root.hex(),
+        genesis.sequencer,
+    )
+    return state, header, writes
+
+
+def _encoded_writes(state: State) -> list[tuple[str, str | None]]:
+    return sorted((k, None if v is None else encode_value(v)) for k, v in state.changes().items())
+
+
+def _finish(state: State, prev: Header, height: int) -> tuple[bytes, list[tuple[str, str | None]]]:
+    """Epoch-end steps if due, then the write set and the new state root."""
+    if is_epoch_end(state, height):
+        process_epoch(state, compute_epoch(state, height))
+    writes = _encoded_writes(state)
+    ws_hash = compute_write_set_hash([(k, v if v is not None else "null") for k, v in writes])
+    root = compute_state_root(hex_to_bytes(prev.state_root, "prev state_root", 32), ws_hash)
+    return root, writes
+
+
+def _receipt(tx: Tx, h: bytes, height: int, index: int, events: list[Event]) -> Receipt:
+    return {
+        "hash": "0x" + h.hex(),
+        "height": height,
+        "index": index,
+        "type": tx.type,
+        "from": tx.sender,
+        "events": events,
+    }
+
+
+def build_block(
+    state: State,
+    prev: Header,
+    candidates: Iterable[tuple[Tx, bytes]],
+    *,
+    time_ms: int,
+    proposer: str,
+    secret: bytes,
+    verified: bool = True,
+) -> BlockResult:
+    """The sequencer's next block over `prev`, from candidates in order (see module docstring)."""
+    height = prev.height + 1
+    ctx = BlockContext(height, compute_epoch(state, height), proposer)
+    max_txs = get_param(state, "max_block_txs")
+    txs: list[Tx] = []
+    hashes: list[bytes] = []
+    receipts: list[Receipt] = []
+    rejected: list[tuple[bytes, NnetError]] = []
+    for tx, h in candidates:
+        if len(txs) >= max_txs:
+            break
+        try:
+            events = process_tx(state, tx, h, ctx, verify=not verified)
+        except InvalidTx as e:
+            rejected.append((h, e))
+            continue
+        receipts.append(_receipt(tx, h, height, len(txs), events))
+        txs.append(tx)
+        hashes.append(h)
+    root, writes = _finish(state, prev, height)
+    header = Header(
+        prev.chain,
+        height,
+        max(time_ms, prev.time_ms),
+        prev.hash_hex,
+        "0x" + compute_tx_root(hashes).hex(),
+        "0x" + root.hex(),
+        proposer,
+    )
+    header = Header(**{**header.to_dict(), "sig": sign_hash(secret, header.hash)})
+    return BlockResult(Block(header, txs, hashes), receipts, writes, rejected)
+
+
+def parse_block(obj: object) -> Block:
+    """A block as served by GET /blocks (header, hash, txs), shape-checked, hashes computed."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict):
+        raise MalformedInput("a block must be an object with a header")
+    raw = obj["header"]
+    fields = ("chain", "height", "time_ms", "prev_hash", "tx_root", "state_root", "proposer", "sig")
+    if set(raw) != set(fields):
+        raise MalformedInput(f"a block header has exactly the fields {', '.join(fields)}")
+    for name in ("height", "time_ms"):
+        if isinstance(raw[name], bool) or not isinstance(raw[name], int) or raw[name] < 0:
+            raise MalformedInput(f"header {name} must be a non-negative integer")
+    for name in ("prev_hash", "tx_root", "state_root"):
+        hex_to_bytes(raw[name], f"header {name}", 32)
+    header = Header(**{k: raw[k] for k in fields})
+    raw_txs = obj.get("txs", [])
+    if not isinstance(raw_txs, list):
+        raise MalformedInput("block txs must be a list")
+    txs = [parse_tx(t) for t in raw_txs]
+    if "hash" in obj and obj["hash"] != header.hash_hex:
+        raise MalformedInput(f"block {header.height} hash does not match its header")
+    return Block(header, txs, [t.signing_hash for t in txs])
+
+
+def _bad_block(height: int, why: str) -> InvalidTx:
+    return InvalidTx(f"block {height} refused: {why}", code="bad_block")
+
+
+def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -> BlockResult:
+    """Check and re-execute a block over `prev`; refuse (state unchanged) unless it matches."""
+    h = block.header
+    try:
+        if h.chain != prev.chain:
+            raise _bad_block(h.height, f"chain {h.chain!r} is not {prev.chain!r}")
+        if h.height != prev.height + 1:
+            raise _bad_block(h.height, f"expected height {prev.height + 1}")
+        if h.prev_hash != prev.hash_hex:
+            raise _bad_block(h.height, "prev_hash is not the hash of our head")
+        if h.time_ms < prev.time_ms:
+            raise _bad_block(h.height, "time_ms goes backwards")
+        if h.proposer != sequencer:
+            raise _bad_block(h.height, f"proposer {h.proposer} is not the sequencer {sequencer}")
+        try:
+            signer = recover_address(h.hash, h.sig)
+        except VerificationFailed as e:
+            raise _bad_block(h.height, f"bad header signature ({e.message})") from None
+        if signer != sequencer:
+            raise _bad_block(h.height, "header is not signed by the sequencer")
+        if "0x" + compute_tx_root(block.tx_hashes).hex() != h.tx_root:
+            raise _bad_block(h.height, "tx_root does not match its transactions")
+        ctx = BlockContext(h.height, compute_epoch(state, h.height), h.proposer)
+        receipts: list[Receipt] = []
+        for index, (tx, th) in enumerate(zip(block.txs, block.tx_hashes, strict=True)):
+            try:
+                events = process_tx(state, tx, th, ctx, verify=True)
+            except InvalidTx as e:
+                why = f"tx {index} is invalid ({e.code}: {e.message})"
+                raise _bad_block(h.height, why) from None
+            receipts.append(_receipt(tx, th, h.height, index, events))
+        root, writes = _finish(state, prev, h.height)
+        if "0x" + root.hex() != h.state_root:
+            raise _bad_block(h.height, f"state_root differs: ours is 0x{root.hex()}")
+    except BaseException:
+        state.rollback()
+        raise
+    return BlockResult(block, receipts, writes)

@@ -1,0 +1,81 @@
+"""Epoch-end processing: a flat, ordered list of named steps run in the last block of each epoch.
+
+    def process_epoch(state, epoch):
+        for name, step in EPOCH_STEPS:
+            step(state, epoch)
+
+A step is `process_<what>(state, epoch) -> None`, deterministic (integers only, no clock, no I/O),
+and reads and writes only through `state.get`/`state.put`. Later capabilities plug in by adding a
+row to EPOCH_STEPS at the place their order requires (emission before reward accrual, tallies
+before deadlines, ...); `register_epoch_step` does that without editing this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nnet.chain.accounts import get_stake, increase_balance, set_stake
+from nnet.chain.params import get_param
+
+__all__ = [
+    "EPOCH_STEPS",
+    "EpochStep",
+    "compute_epoch",
+    "is_epoch_end",
+    "process_epoch",
+    "process_unbonding_releases",
+    "register_epoch_step",
+]
+
+EpochStep = Callable[[Any, int], None]
+
+
+def compute_epoch(state: Any, height: int) -> int:
+    return height // get_param(state, "epoch_blocks")
+
+
+def is_epoch_end(state: Any, height: int) -> bool:
+    """The last block of an epoch is the one whose successor starts the next epoch."""
+    return height > 0 and (height + 1) % get_param(state, "epoch_blocks") == 0
+
+
+def process_unbonding_releases(state: Any, epoch: int) -> None:
+    """Return to their owners' balances the unbonding entries that become free next epoch."""
+    due_key = f"unbond_due/{epoch + 1}"
+    due = state.get(due_key)
+    if not due:
+        return
+    for address in due:
+        stake = get_stake(state, address)
+        released = sum(a for a, release in stake["unbonding"] if release <= epoch + 1)
+        keep = [[a, release] for a, release in stake["unbonding"] if release > epoch + 1]
+        set_stake(state, address, {"bonded": stake["bonded"], "unbonding": keep})
+        increase_balance(state, address, released)
+    state.put(due_key, None)
+
+
+EPOCH_STEPS: list[tuple[str, EpochStep]] = [
+    ("process_unbonding_releases", process_unbonding_releases),
+]
+
+
+def register_epoch_step(name: str, step: EpochStep, *, before: str | None = None) -> None:
+    """Add a step at the end, or before the named one; registering a name twice replaces it."""
+    for i, (existing, _) in enumerate(EPOCH_STEPS):
+        if existing == name:
+            EPOCH_STEPS[i] = (name, step)
+            return
+    if before is None:
+        EPOCH_STEPS.append((name, step))
+        return
+    index = next((i for i, (n, _) in enumerate(EPOCH_STEPS) if n == before), None)
+    if index is None:
+        raise KeyError(f"no epoch step named {before!r}")
+    EPOCH_STEPS.insert(index, (name, step))
+
+
+def process_epoch(state: Any, epoch: int) -> None:
+    """Run every epoch-end step, in order, for the epoch that ends now."""
+    for _name, step in EPOCH_STEPS:
+        step(state, epoch)

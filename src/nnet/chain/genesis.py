@@ -1,0 +1,154 @@
+"""Genesis: the JSON file that fixes a chain's id, sequencer, parameters and initial allocations.
+
+    {"chain": "nnet-devnet", "time_ms": 1767225600000, "sequencer": "0x…",
+     "supply": "1000000000000000000000000000",
+     "pools": {"staking_rewards": "…", "gpu_rewards": "…", "public": "…", "team": "…",
+               "treasury": "…", "reserve": "…"},
+     "accounts": {"0x…": "units"}, "stakes": {"0x…": "units"}, "params": {"epoch_blocks": 100}}
+
+Rules (checked by `parse_genesis`): every pool of accounts.POOLS is present; pools + accounts +
+stakes add up to `supply` exactly; addresses are EIP-55; params are known and inside their bounds.
+`make_devnet_genesis` splits a supply into the pools by their percentages and pays funded
+accounts and validator stakes out of the `public` pool, as ECONOMICS.md's market allocation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnet.chain.accounts import POOLS, account_key, stake_key
+from nnet.chain.params import PARAMS, check_param, param_key
+from nnet.chain.state import State
+from nnet.crypto import normalize_address
+from nnet.encoding import UNIT, parse_units
+from nnet.errors import MalformedInput
+
+__all__ = [
+    "DEVNET_SUPPLY",
+    "Genesis",
+    "compute_genesis_state",
+    "make_devnet_genesis",
+    "parse_genesis",
+]
+
+DEVNET_SUPPLY = 10**9 * UNIT
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain: str
+    time_ms: int
+    sequencer: str
+    supply: int
+    pools: dict[str, int]
+    accounts: dict[str, int] = field(default_factory=dict)
+    stakes: dict[str, int] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain,
+            "time_ms": self.time_ms,
+            "sequencer": self.sequencer,
+            "supply": str(self.supply),
+            "pools": {k: str(v) for k, v in self.pools.items()},
+            "accounts": {k: str(v) for k, v in sorted(self.accounts.items())},
+            "stakes": {k: str(v) for k, v in sorted(self.stakes.items())},
+            "params": dict(self.params),
+        }
+
+
+def _address_map(obj: object, what: str) -> dict[str, int]:
+    if not isinstance(obj, dict):
+        raise MalformedInput(f"genesis {what} must be an object of address: units")
+    out: dict[str, int] = {}
+    for addr, units in obj.items():
+        canonical = normalize_address(addr, f"genesis {what} address")
+        if canonical in out:
+            raise MalformedInput(f"genesis {what} lists {canonical} twice")
+        out[canonical] = parse_units(units, f"genesis {what}[{canonical}]")
+    return out
+
+
+def parse_genesis(obj: object) -> Genesis:
+    """Check a decoded genesis JSON and return it; MalformedInput names the first problem."""
+    if not isinstance(obj, dict):
+        raise MalformedInput("genesis must be a JSON object")
+    known = {"chain", "time_ms", "sequencer", "supply", "pools", "accounts", "stakes", "params"}
+    unknown = set(obj) - known
+    if unknown:
+        raise MalformedInput(f"unknown genesis field {sorted(unknown)[0]!r}")
+    for name in ("chain", "time_ms", "sequencer", "supply", "pools"):
+        if name not in obj:
+            raise MalformedInput(f"genesis is missing {name!r}")
+    chain = obj["chain"]
+    if not isinstance(chain, str) or not 0 < len(chain) <= 64:
+        raise MalformedInput("genesis chain must be a string of 1 to 64 characters")
+    time_ms = obj["time_ms"]
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms < 0:
+        raise MalformedInput("genesis time_ms must be a non-negative integer")
+    sequencer = normalize_address(obj["sequencer"], "genesis sequencer")
+    supply = parse_units(obj["supply"], "genesis supply")
+    raw_pools = obj["pools"]
+    if not isinstance(raw_pools, dict) or set(raw_pools) != set(POOLS):
+        raise MalformedInput(f"genesis pools must be exactly {', '.join(POOLS)}")
+    pools = {name: parse_units(raw_pools[name], f"genesis pools.{name}") for name in POOLS}
+    accounts = _address_map(obj.get("accounts", {}), "accounts")
+    stakes = _address_map(obj.get("stakes", {}), "stakes")
+    raw_params = obj.get("params", {})
+    if not isinstance(raw_params, dict):
+        raise MalformedInput("genesis params must be an object")
+    params = {name: check_param(name, value) for name, value in raw_params.items()}
+    total = sum(pools.values()) + sum(accounts.values()) + sum(stakes.values())
+    if total != supply:
+        raise MalformedInput(
+            f"genesis allocations add up to {total} units, not the supply {supply}"
+        )
+    return Genesis(chain, time_ms, sequencer, supply, pools, accounts, stakes, params)
+
+
+def make_devnet_genesis(
+    chain: str,
+    sequencer: str,
+    *,
+    time_ms: int,
+    supply: int = DEVNET_SUPPLY,
+    validators: dict[str, int] | None = None,
+    fund: dict[str, int] | None = None,
+    params: dict[str, int] | None = None,
+) -> Genesis:
+    """Pools by ECONOMICS.md's percentages; validator stakes and funded accounts from `public`."""
+    pools = {name: supply * pct // 100 for name, pct in POOLS.items()}
+    pools["reserve"] += supply - sum(pools.values())  # rounding dust, so the total is exact
+    stakes = dict(validators or {})
+    accounts = dict(fund or {})
+    needed = sum(stakes.values()) + sum(accounts.values())
+    if needed > pools["public"]:
+        raise MalformedInput(
+            f"funding and validator stakes need {needed} units; the public pool holds "
+            f"{pools['public']}"
+        )
+    pools["public"] -= needed
+    genesis = Genesis(
+        chain, time_ms, sequencer, supply, pools, accounts, stakes, dict(params or {})
+    )
+    return parse_genesis(genesis.to_dict())  # the same checks a file read from disk gets
+
+
+def compute_genesis_state(genesis: Genesis) -> State:
+    """The state before block 1, with its writes journaled (for the genesis state root)."""
+    state = State()
+    state.put("chain/id", genesis.chain)
+    state.put("chain/sequencer", genesis.sequencer)
+    state.put("supply", genesis.supply)
+    for name, amount in genesis.pools.items():
+        state.put(f"pool/{name}", amount)
+    for name in PARAMS:
+        state.put(param_key(name), genesis.params.get(name, PARAMS[name].default))
+    for address, amount in genesis.accounts.items():
+        state.put(account_key(address), {"balance": amount, "nonce": 0})
+    for address, amount in genesis.stakes.items():
+        state.put(stake_key(address), {"bonded": amount, "unbonding": []})
+    state.put("total_bonded", sum(genesis.stakes.values()))
+    return state
