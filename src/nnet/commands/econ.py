@@ -1,0 +1,200 @@
+"""`nnet econ params|simulate`: the tokenomics' parameters, and simulations over the whitepaper's
+phases driven by the same epoch code the chain runs (nnet.econ)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nnet.commands._common import JsonOpt, emit, note, table, want_json
+from nnet.errors import UsageError
+
+app = typer.Typer(
+    help="Tokenomics: economic parameters and simulations (docs/economics.md).",
+    no_args_is_help=True,
+)
+
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="NAME=VALUE",
+        help="Change a parameter (repeatable): rates as 0.05 or 5%, amounts in NNET.",
+    ),
+]
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="econ")
+
+
+def _params_with(changes: list[str] | None, extra: dict[str, Any] | None = None) -> Any:
+    from nnet.econ.params import EconParams
+
+    text: dict[str, str] = {}
+    for item in changes or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set {item!r} is not NAME=VALUE", hint="e.g. --set max_apy=15%")
+        text[name.strip()] = value
+    params = EconParams().with_text_changes(text)
+    return params.with_changes(extra) if extra else params
+
+
+@app.command("params")
+def params_(set_: SetOpt = None, as_json: JsonOpt = False) -> None:
+    """Print every economic parameter: value, bounds, unit and meaning.
+
+    With --json, one JSON line per parameter; amounts there are base-unit strings.
+
+    Example: nnet econ params --set target_inflation=3% --json | jq -r '.name + " " + .value'
+    """
+    from nnet.econ.params import PARAM_SPECS
+
+    params = _params_with(set_)
+    if want_json(as_json):
+        for s in PARAM_SPECS:
+            value = getattr(params, s.name)
+            emit(
+                {
+                    "name": s.name,
+                    "value": s.wire(value),
+                    "default": s.wire(s.default),
+                    "min": s.wire(s.min),
+                    "max": s.wire(s.max),
+                    "kind": s.kind,
+                    "unit": s.unit,
+                    "meaning": s.meaning,
+                },
+                as_json=True,
+            )
+        return
+    rows = [
+        (
+            s.name,
+            s.render(getattr(params, s.name)),
+            s.render(s.min),
+            s.render(s.max),
+            s.unit,
+            s.meaning,
+        )
+        for s in PARAM_SPECS
+    ]
+    print(table(rows, ("NAME", "VALUE", "MIN", "MAX", "UNIT", "MEANING")))
+
+
+@app.command("simulate")
+def simulate(
+    scenario: Annotated[
+        str,
+        typer.Option(
+            "--scenario",
+            "-s",
+            help="adoption | high-efficiency | low-demand | demand-shock.",
+        ),
+    ] = "adoption",
+    years: Annotated[int, typer.Option("--years", min=1, max=1000, help="Years to simulate.")] = 20,
+    epochs_per_year: Annotated[
+        int | None,
+        typer.Option(
+            "--epochs-per-year", min=1, help="Epochs per year (default: the parameter's)."
+        ),
+    ] = None,
+    every: Annotated[
+        int | None,
+        typer.Option("--every", min=1, help="Epochs between output rows (default: about monthly)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG chart here (needs matplotlib).")
+    ] = None,
+    csv_file: Annotated[
+        Path | None, typer.Option("--csv", help="Write the rows as CSV here.")
+    ] = None,
+    set_: SetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Simulate the token economy over years, running the chain's own epoch code.
+
+    Prints one JSON line per row with --json (or on a pipe), a yearly table on a terminal; writes
+    CSV and a PNG chart (supply, inflation, APY, reward per node, pools) when asked.
+
+    Example: nnet econ simulate --scenario demand-shock --years 20 --plot shock.png --csv shock.csv
+    """
+    from nnet.econ.simulate import SimOptions, get_scenario, run_simulation
+
+    sc = get_scenario(scenario)
+    params = _params_with(set_, {"epochs_per_year": epochs_per_year} if epochs_per_year else None)
+    if plot is not None:
+        from nnet.econ.plot import require_matplotlib
+
+        require_matplotlib()  # fail before the work, not after it
+    epochs = years * params.epochs_per_year
+    if epochs > 2_000_000:
+        raise UsageError(
+            f"{epochs} epochs is too many for one run",
+            hint="lower --years or --epochs-per-year (at most 2,000,000 epochs)",
+        )
+    options = SimOptions(scenario=sc.name, years=years, every=every, params=params)
+    note(
+        f"simulating '{sc.name}' ({sc.description}): {years} years x "
+        f"{params.epochs_per_year} epochs"
+    )
+    rows = list(run_simulation(options))
+
+    if csv_file is not None:
+        _write_csv(rows, csv_file)
+        note(f"wrote {len(rows)} rows to {csv_file}")
+    if plot is not None:
+        from nnet.econ.plot import write_chart
+
+        write_chart(
+            rows,
+            plot,
+            scenario=sc.name,
+            description=sc.description,
+            max_supply_nnet=params.max_supply / 10**18,
+        )
+        note(f"wrote chart to {plot}")
+    if want_json(as_json):
+        for row in rows:
+            emit(row, as_json=True)
+        return
+    yearly = [r for r in rows if r["epoch"] % params.epochs_per_year == 0] or rows[-1:]
+    print(
+        table(
+            [
+                (
+                    r["year"],
+                    _short(r["supply_nnet"]),
+                    r["inflation_pct"][:6],
+                    r["staking_apy_pct"][:6],
+                    _short(r["reward_per_node_nnet_year"]),
+                    r["fee_share_pct"][:5],
+                    _short(r["staking_pool_nnet"]),
+                    _short(r["gpu_pool_nnet"]),
+                )
+                for r in yearly
+            ],
+            ("YEAR", "SUPPLY", "INFL%", "APY%", "NODE/YR", "FEES%", "STAKE_POOL", "GPU_POOL"),
+        )
+    )
+
+
+def _short(nnet: str) -> str:
+    """Whole NNET with thousands separators, for the terminal table."""
+    return f"{int(nnet.split('.')[0]):,}"
+
+
+def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    if not rows:
+        raise UsageError("nothing to write: the simulation produced no rows")
+    try:
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
