@@ -24,6 +24,7 @@ __all__ = [
     "keccak256",
     "normalize_address",
     "recover_address",
+    "recover_raw_address",
     "sign_hash",
 ]
 
@@ -83,12 +84,17 @@ def sign_hash(secret: bytes, msg_hash: bytes) -> str:
 
 def recover_address(msg_hash: bytes, signature: str) -> str:
     """Recover the signer's checksummed address; raise VerificationFailed on a bad signature."""
+    return checksum_address(recover_raw_address(msg_hash, signature))
+
+
+def recover_raw_address(msg_hash: bytes, signature: str) -> bytes:
+    """The signer's 20-byte address; the hot path of every node (no checksum formatting)."""
     sig = _parse_signature(signature)
     try:
         pub = coincurve.PublicKey.from_signature_and_message(sig, msg_hash, hasher=None)
     except Exception:  # libsecp256k1 reports any unrecoverable signature the same way
         raise VerificationFailed("signature does not recover to a public key") from None
-    return address_of_public_key(pub.format(compressed=False))
+    return keccak256(pub.format(compressed=False)[1:])[-20:]
 
 
 def _parse_signature(signature: str) -> bytes:

@@ -16,9 +16,10 @@ from typing import Any
 
 from nnet.crypto import (
     address_of_private_key,
+    checksum_address,
     keccak256,
     normalize_address,
-    recover_address,
+    recover_raw_address,
     sign_hash,
 )
 from nnet.encoding import canonical_json, hex_to_bytes, parse_units
@@ -182,10 +183,10 @@ class Tx:
         """Raise VerificationFailed unless `sig` recovers to `from`."""
         if not self.sig:
             raise VerificationFailed("transaction is not signed")
-        signer = recover_address(self.signing_hash, self.sig)
-        if signer != self.sender:
+        signer = recover_raw_address(self.signing_hash, self.sig)
+        if signer != bytes.fromhex(self.sender[2:]):
             raise VerificationFailed(
-                f"signature recovers to {signer}, not to the sender {self.sender}"
+                f"signature recovers to {checksum_address(signer)}, not to the sender {self.sender}"
             )
 
 
