@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nnet.errors import MalformedInput, NotFound
 
-__all__ = ["compute_cid", "compute_file_cid", "is_cid", "parse_cid"]
+__all__ = ["cid_of_digest", "compute_cid", "compute_file_cid", "is_cid", "parse_cid"]
 
 CID_VERSION = 0x01
 RAW_CODEC = 0x55
@@ -26,6 +26,13 @@ _CHUNK = 1 << 20
 def _encode(digest: bytes) -> str:
     # multibase 'b' = RFC 4648 base32, lower case, no padding
     return "b" + base64.b32encode(_PREFIX + digest).decode("ascii").lower().rstrip("=")
+
+
+def cid_of_digest(digest: bytes) -> str:
+    """CID of content whose sha2-256 digest is already known (streamed hashing)."""
+    if len(digest) != DIGEST_LEN:
+        raise ValueError("a sha2-256 digest is 32 bytes")
+    return _encode(digest)
 
 
 def compute_cid(data: bytes) -> str:
