@@ -1,0 +1,249 @@
+"""The deterministic training step, shared by the trainer and the verifier's replay.
+
+Training and replay run the same `run_steps` over a `TrainState`, so a verifier in the prover's
+environment class reproduces each checkpoint bit for bit. Everything a step depends on is either
+in the checkpoint (weights, buffers, optimizer state) or a pure function of (seed, step): the
+batch, its augmentation, the learning rate and the global RNG (reseeded every step, for dropout).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from nnet.proof.data import BatchSource, Dataset, derive_seed
+from nnet.proof.models import build_model
+from nnet.proof.spec import JobSpec
+
+__all__ = [
+    "TrainState",
+    "build_state",
+    "get_environment",
+    "get_lr",
+    "load_state",
+    "run_steps",
+    "set_determinism",
+]
+
+
+def set_determinism(spec: JobSpec) -> None:
+    """Deterministic kernels, no TF32, and the spec's CPU thread count (part of the class)."""
+    # cuBLAS reads this once, when its first handle is made; set it before any CUDA work
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_num_threads(int(spec.job["threads"]))
+
+
+def _cpu_vendor() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def get_environment(spec: JobSpec) -> dict[str, Any]:
+    """The environment class: what must match for bitwise-exact replay (POL.md)."""
+    env: dict[str, Any] = {
+        "device": spec.job["device"],
+        "torch": torch.__version__,
+        "deterministic": True,
+    }
+    if spec.job["device"] == "cuda":
+        major, minor = torch.cuda.get_device_capability()
+        env |= {
+            "gpu": torch.cuda.get_device_name(),
+            "sm": f"{major}.{minor}",
+            "cuda": str(torch.version.cuda),
+            "cudnn": str(torch.backends.cudnn.version()),  # type: ignore[no-untyped-call]
+        }
+    else:
+        env |= {
+            "machine": platform.machine(),
+            "vendor": _cpu_vendor(),
+            "isa": torch.backends.cpu.get_cpu_capability(),
+            "threads": int(spec.job["threads"]),
+        }
+    # the class id: for GPUs the architecture (H100 and H200 agree), for CPUs the family + build
+    parts = [env["device"], env.get("sm", env.get("machine")), env.get("vendor", env.get("cuda"))]
+    parts += [env.get("isa", env.get("cudnn")), env["torch"], f"t{env.get('threads', 0)}"]
+    env["class"] = "/".join(str(p) for p in parts)
+    return env
+
+
+@dataclass
+class TrainState:
+    """The model and optimizer at the start of step `step`."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    step: int
+    device: torch.device
+
+
+def _make_optimizer(spec: JobSpec, model: nn.Module) -> torch.optim.Optimizer:
+    o = spec.optimizer
+    params = list(model.parameters())
+    if o["name"] == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=o["lr"],
+            momentum=o["momentum"],
+            nesterov=o["nesterov"],
+            weight_decay=o["weight_decay"],
+        )
+    return torch.optim.AdamW(
+        params, lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"], weight_decay=o["weight_decay"]
+    )
+
+
+def get_lr(spec: JobSpec, step: int) -> float:
+    """Learning rate of step `step`: linear warm-up, then the named schedule."""
+    base, s, n = float(spec.optimizer["lr"]), spec.schedule, spec.steps
+    warmup = int(s["warmup"])
+    if step < warmup:
+        return base * (step + 1) / warmup
+    frac = (step - warmup) / max(1, n - warmup)
+    floor = base * float(s["final_lr_ratio"])
+    if s["name"] == "cosine":
+        return floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * frac))
+    if s["name"] == "linear":
+        return floor + (base - floor) * (1 - frac)
+    if s["name"] == "step":
+        return base * float(s["gamma"]) ** int(sum(step >= m for m in s["milestones"]))
+    return base
+
+
+def build_state(
+    spec: JobSpec, data: Dataset, base_weights: dict[str, torch.Tensor] | None = None
+) -> TrainState:
+    """Step 0: weights from the seed (or the base model), empty optimizer state."""
+    device = torch.device(spec.job["device"])
+    torch.manual_seed(derive_seed(spec.seed, "init"))
+    model = build_model(spec.model, data.sample_shape, data.classes)
+    if base_weights is not None:
+        model.load_state_dict(base_weights, strict=True)
+    model.to(device)
+    return TrainState(model, _make_optimizer(spec, model), 0, device)
+
+
+def get_state_tensors(state: TrainState) -> dict[str, torch.Tensor]:
+    """Everything replay needs, as named CPU tensors (copies, so training can go on)."""
+    out: dict[str, torch.Tensor] = {
+        f"model.{k}": v.detach().to("cpu", copy=True) for k, v in state.model.state_dict().items()
+    }
+    for i, st in state.optimizer.state_dict()["state"].items():
+        for key, value in st.items():
+            if isinstance(value, torch.Tensor):
+                out[f"optim.{i}.{key}"] = value.detach().to("cpu", copy=True)
+    out["meta.step"] = torch.tensor([state.step], dtype=torch.int64)
+    # the global RNG is reseeded every step; recording its state makes the checkpoint complete
+    out["meta.rng"] = torch.get_rng_state().clone()
+    return out
+
+
+def load_state(
+    spec: JobSpec, data: Dataset, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = None
+) -> TrainState:
+    """A TrainState from checkpoint tensors. Tensors are cloned: `load_state_dict` keeps
+    references, and replaying twice from one in-memory state would corrupt the second (POL.md)."""
+    state = build_state(spec, data)
+    weights = {k[6:]: v.clone() for k, v in tensors.items() if k.startswith("model.")}
+    state.model.load_state_dict(weights, strict=True)
+    if dtype is not None:
+        state.model.to(dtype)
+    osd = state.optimizer.state_dict()
+    per_param: dict[int, dict[str, Any]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, index, key = k.split(".", 2)
+            # load_state_dict moves each value to its parameter's device and dtype itself
+            per_param.setdefault(int(index), {})[key] = v.clone()
+    for st in per_param.values():
+        if spec.optimizer["name"] == "sgd":
+            st.setdefault("momentum_buffer", None)
+    osd["state"] = per_param
+    state.optimizer.load_state_dict(osd)
+    state.step = int(tensors["meta.step"][0])
+    return state
+
+
+def run_steps(
+    spec: JobSpec,
+    data: Dataset,
+    state: TrainState,
+    end: int,
+    *,
+    dtype: torch.dtype | None = None,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
+    source: BatchSource | None = None,
+) -> None:
+    """Train from state.step up to (not including) `end`, in place."""
+    source = source or BatchSource(spec, data)
+    model, opt, device = state.model, state.optimizer, state.device
+    lm = spec.model["name"] == "transformer"
+    autocast = spec.job["precision"] == "bf16" and dtype is None
+    model.train()
+    while state.step < end:
+        step = state.step
+        xb, yb = source.get(step)
+        xb, yb = xb.to(device), yb.to(device)
+        if dtype is not None and xb.is_floating_point():
+            xb = xb.to(dtype)
+        torch.manual_seed(derive_seed(spec.seed, "step", step))
+        lr = get_lr(spec, step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            out = model(xb)
+            loss = nn.functional.cross_entropy(
+                out.reshape(-1, out.shape[-1]) if lm else out, yb.reshape(-1) if lm else yb
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        state.step = step + 1
+        if on_step is not None:
+            on_step(step, loss.detach())
+
+
+@torch.no_grad()
+def evaluate(spec: JobSpec, data: Dataset, model: nn.Module) -> dict[str, Any]:
+    """Accuracy (and mean loss) on the held-out examples; exact counts, floats as text."""
+    n_hold = len(data.x) - data.n_train
+    if n_hold == 0:
+        return {}
+    model.eval()
+    device = next(model.parameters()).device
+    correct, total, loss_sum = 0, 0, 0.0
+    lm = spec.model["name"] == "transformer"
+    for start in range(data.n_train, len(data.x), 512):
+        xb = data.x[start : start + 512].to(device)
+        yb = data.y[start : start + 512].to(device)
+        out = model(xb)
+        if lm:
+            out, yb = out.reshape(-1, out.shape[-1]), yb.reshape(-1)
+        loss_sum += float(nn.functional.cross_entropy(out, yb, reduction="sum"))
+        correct += int((out.argmax(-1) == yb).sum())
+        total += int(yb.numel())
+    model.train()
+    return {
+        "heldout_accuracy": f"{correct / total:.4f}",
+        "heldout_correct": correct,
+        "heldout_n": total,
+        "heldout_loss": f"{loss_sum / total:.4f}",
+    }

@@ -1,0 +1,235 @@
+"""`nnet train`: deterministic training with proof logging, resumable bit for bit.
+
+Every `checkpoint.every` steps the full state is copied and handed to a worker thread that hashes
+it, writes it and drops the previous one unless the retention tier keeps it, while training goes
+on. The hashes go to RUN/leaves.txt in order; they are the leaves of the proof's Merkle tree.
+An interrupted run keeps its latest checkpoint, and `resume` continues from it: since every step
+is a pure function of (checkpoint, seed, step), the resumed run equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+import torch
+
+from nnet.errors import UsageError, VerificationFailed
+from nnet.proof.checkpoint import CheckpointWriter, compute_tensors_hash, read_checkpoint
+from nnet.proof.data import Dataset, compute_data_cids, load_dataset
+from nnet.proof.engine import (
+    TrainState,
+    build_state,
+    evaluate,
+    get_environment,
+    get_state_tensors,
+    load_state,
+    run_steps,
+    set_determinism,
+)
+from nnet.proof.rundir import RUN_FORMAT, RunDir, is_retained
+from nnet.proof.spec import JobSpec
+from nnet.store.cid import compute_file_cid
+
+__all__ = ["Progress", "TrainOptions", "load_base_weights", "prepare_spec", "train"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    steps: int
+    loss: float
+    steps_per_s: float
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    resume: bool = False
+    progress: Callable[[Progress], None] | None = None
+    progress_every_s: float = 0.5
+    stop_at: int | None = None  # behave as if interrupted once this step is reached (tests)
+
+
+def prepare_spec(spec: JobSpec) -> JobSpec:
+    """Fill in dataset CIDs from the files when the spec leaves them out, and check given ones."""
+    cid, labels_cid = compute_data_cids(spec)
+    for key, found in (("cid", cid), ("labels_cid", labels_cid)):
+        want = spec.data.get(key)
+        if want is not None and want != found:
+            raise VerificationFailed(
+                f"dataset: data.{key} is {want} but {spec.data['path']} has CID {found}"
+            )
+    return spec.with_data_cids(cid, labels_cid)
+
+
+def load_base_weights(spec: JobSpec) -> dict[str, torch.Tensor] | None:
+    """The base model's weights for fine-tuning, after checking its CID."""
+    if spec.base_model is None:
+        return None
+    path = spec.resolve(spec.base_model["path"])
+    found = compute_file_cid(path)
+    if found != spec.base_model["cid"]:
+        raise VerificationFailed(
+            f"base model: base_model.cid is {spec.base_model['cid']} but {path} has CID {found}"
+        )
+    return read_checkpoint(path)
+
+
+def _absolute(spec: JobSpec) -> dict[str, Any]:
+    doc = spec.to_toml()
+    for table, key in (("data", "path"), ("data", "labels"), ("base_model", "path")):
+        if table in doc and doc[table].get(key):
+            doc[table][key] = str(spec.resolve(doc[table][key]).resolve())
+    return doc
+
+
+def _start_fresh(spec: JobSpec, run: RunDir, env: dict[str, Any]) -> None:
+    if run.root.exists() and any(run.root.iterdir()):
+        raise UsageError(
+            f"{run.root} already exists and is not empty",
+            hint="pass --resume to continue that run, or choose another -o",
+        )
+    (run.root / "ckpt").mkdir(parents=True, exist_ok=True)
+    run.spec_path.write_text(tomli_w.dumps(_absolute(spec)), encoding="utf-8")
+    run.leaves_path.write_text("", encoding="ascii")
+    run.write_manifest(
+        {
+            "format": RUN_FORMAT,
+            "spec": spec.spec_hash(),
+            "dataset": spec.data["cid"],
+            "env": env,
+            "mode": spec.verify["mode"],
+            "checkpoints": spec.n_checkpoints,
+            "steps": spec.steps,
+            "steps_done": 0,
+            "complete": False,
+            "final": None,
+            "metrics": {},
+        }
+    )
+
+
+def _resume_point(spec: JobSpec, run: RunDir) -> int:
+    """Index of the latest checkpoint on disk that matches its recorded hash."""
+    m = run.read_manifest()
+    if m["spec"] != spec.spec_hash():
+        raise UsageError(
+            f"{run.root} was trained from another job spec ({m['spec']})",
+            hint="resume with the same spec file, or train into a new directory",
+        )
+    if m["complete"]:
+        raise UsageError(f"the run in {run.root} is already complete")
+    leaves = run.read_leaves()
+    for index in range(len(leaves) - 1, -1, -1):
+        path = run.checkpoint_path(index)
+        if path.exists() and compute_tensors_hash(read_checkpoint(path)) == leaves[index]:
+            run.write_leaves(leaves[: index + 1])
+            for later in range(index + 1, spec.n_checkpoints):
+                run.checkpoint_path(later).unlink(missing_ok=True)
+            return index
+    raise UsageError(f"{run.root} has no intact checkpoint to resume from; start again")
+
+
+def train(spec: JobSpec, out: Path, options: TrainOptions = TrainOptions()) -> dict[str, Any]:
+    """Train `spec` into run directory `out`; returns the run manifest."""
+    if spec.job["device"] == "cuda" and not torch.cuda.is_available():
+        raise UsageError("job.device is cuda but no CUDA device is available here")
+    set_determinism(spec)
+    spec = prepare_spec(spec)
+    run = RunDir(out)
+    env = get_environment(spec)
+    data = load_dataset(spec, check_cids=False)  # prepare_spec just checked them
+    if options.resume:
+        if not run.exists():
+            raise UsageError(f"nothing to resume in {out}")
+        start = _resume_point(spec, run)
+        state = load_state(spec, data, read_checkpoint(run.checkpoint_path(start)))
+    else:
+        _start_fresh(spec, run, env)
+        start, state = 0, build_state(spec, data, load_base_weights(spec))
+    return _loop(spec, data, run, state, start, options)
+
+
+def _loop(
+    spec: JobSpec, data: Dataset, run: RunDir, state: TrainState, start: int, opts: TrainOptions
+) -> dict[str, Any]:
+    steps_at = spec.checkpoint_steps()
+    last, keep = len(steps_at) - 1, int(spec.checkpoint["keep_every"])
+    writer = CheckpointWriter(lambda i, d: run.append_leaf(d), {"spec": spec.spec_hash()})
+    prev = {"index": start}
+
+    def submit(index: int) -> None:
+        # the previous latest checkpoint goes once this one is on disk, unless a tier keeps it
+        drop = None if is_retained(prev["index"], last, keep) else prev["index"]
+        writer.submit(
+            index,
+            get_state_tensors(state),
+            run.checkpoint_path(index),
+            None if drop is None or drop == index else run.checkpoint_path(drop),
+        )
+        prev["index"] = index
+
+    meter = _Meter(spec, state.step, opts)
+    try:
+        if start == 0 and state.step == 0:
+            submit(0)
+        for index in range(start + 1, last + 1):
+            run_steps(spec, data, state, steps_at[index], on_step=meter.on_step)
+            submit(index)
+    except KeyboardInterrupt:
+        writer.close()
+        manifest = run.read_manifest()
+        manifest["steps_done"] = state.step
+        run.write_manifest(manifest)
+        raise
+    writer.close()
+    return _finish(spec, data, run, state, meter.last_loss)
+
+
+def _finish(
+    spec: JobSpec, data: Dataset, run: RunDir, state: TrainState, loss: float | None
+) -> dict[str, Any]:
+    from nnet.proof.checkpoint import write_checkpoint
+
+    weights = {k: v.detach().cpu().clone() for k, v in state.model.state_dict().items()}
+    write_checkpoint(run.model_path, weights, {"spec": spec.spec_hash()})
+    metrics = evaluate(spec, data, state.model)
+    if loss is not None:
+        metrics["train_loss"] = f"{loss:.4f}"
+    manifest = run.read_manifest()
+    manifest |= {
+        "steps_done": state.step,
+        "complete": True,
+        "final": "0x" + compute_tensors_hash(weights).hex(),
+        "metrics": metrics,
+    }
+    run.write_manifest(manifest)
+    return manifest
+
+
+class _Meter:
+    """Progress reports at most every `progress_every_s`; reads the loss only then (a GPU sync)."""
+
+    def __init__(self, spec: JobSpec, start: int, opts: TrainOptions) -> None:
+        self.steps, self.opts = spec.steps, opts
+        self.t0 = self.t_last = time.monotonic()
+        self.start = start
+        self.last_loss: float | None = None
+        self._loss: torch.Tensor | None = None
+
+    def on_step(self, step: int, loss: torch.Tensor) -> None:
+        self._loss = loss
+        done = step + 1
+        if self.opts.stop_at is not None and done >= self.opts.stop_at:
+            raise KeyboardInterrupt
+        now = time.monotonic()
+        if done == self.steps or now - self.t_last >= self.opts.progress_every_s:
+            self.last_loss = float(loss)
+            self.t_last = now
+            if self.opts.progress is not None:
+                rate = (done - self.start) / max(now - self.t0, 1e-9)
+                self.opts.progress(Progress(done, self.steps, self.last_loss, rate))
