@@ -8,13 +8,20 @@ command sees the same errors whether it checks locally or asks the node.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NoReturn
 
 import httpx
 
 from nnet.encoding import to_json_line
-from nnet.errors import InvalidTx, MalformedInput, NnetError, NodeUnreachable, NotFound
+from nnet.errors import (
+    InvalidTx,
+    MalformedInput,
+    NnetError,
+    NodeUnreachable,
+    NotFound,
+    VerificationFailed,
+)
 
 __all__ = ["NodeClient"]
 
@@ -69,6 +76,31 @@ class NodeClient:
         results = data.get("results", [data]) if isinstance(data, dict) else data
         return list(results)
 
+    def put_blob(self, chunks: Iterable[bytes], *, cid: str | None = None) -> dict[str, Any]:
+        """Upload bytes to the node's content store (streamed); returns {"cid", "size"}."""
+        params = {"cid": cid} if cid else None
+        data: dict[str, Any] = self._request("PUT", "/blobs", content=chunks, params=params)
+        return data
+
+    def get_blob(self, cid: str) -> Iterator[bytes]:
+        """Stream a blob from the node, checking that the bytes hash to `cid` as they end."""
+        from nnet.store.blobs import verify_stream
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                with self._http.stream("GET", f"/blobs/{cid}") as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        self._raise_for(resp)
+                    yield from resp.iter_bytes()
+            except httpx.TransportError as e:
+                raise self._unreachable(e) from None
+
+        return verify_stream(chunks(), cid)
+
+    def list_blobs(self) -> list[dict[str, Any]]:
+        return list(self._get("/blobs")["blobs"])
+
     def wait(self, tx_hash: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
         """Poll until the transaction is committed (or the timeout passes); the receipt."""
         deadline = time.monotonic() + timeout_s
@@ -97,12 +129,19 @@ class NodeClient:
         try:
             resp = self._http.request(method, path, **kw)
         except httpx.TransportError as e:
-            raise NodeUnreachable(
-                f"cannot reach the node at {self.url} ({type(e).__name__})",
-                hint="start it with `nnet daemon` or point --node / NNET_NODE at a running one",
-            ) from None
+            raise self._unreachable(e) from None
         if resp.status_code < 400:
             return resp.json()
+        self._raise_for(resp)
+
+    def _unreachable(self, e: Exception) -> NodeUnreachable:
+        return NodeUnreachable(
+            f"cannot reach the node at {self.url} ({type(e).__name__})",
+            hint="start it with `nnet daemon` or point --node / NNET_NODE at a running one",
+        )
+
+    def _raise_for(self, resp: httpx.Response) -> NoReturn:
+        """Turn a 4xx/5xx into the error the node reported."""
         try:
             err = resp.json()
             message, code = str(err.get("error", resp.text)), str(err.get("code", ""))
@@ -114,4 +153,6 @@ class NodeClient:
             raise NodeUnreachable(f"the node at {self.url} failed: {message}")
         if code in ("malformed", "usage", "too_large"):
             raise MalformedInput(message, code=code)
+        if code == "verification_failed":
+            raise VerificationFailed(message, code=code)
         raise InvalidTx(message, code=code or None)

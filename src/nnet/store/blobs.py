@@ -17,7 +17,7 @@ from pathlib import Path
 from nnet.errors import NotFound, UsageError, VerificationFailed
 from nnet.store.cid import cid_of_digest, parse_cid
 
-__all__ = ["CHUNK", "BlobInfo", "BlobStore", "verify_stream"]
+__all__ = ["CHUNK", "BlobInfo", "BlobStore", "BlobWriter", "verify_stream"]
 
 CHUNK = 1 << 20
 
@@ -45,32 +45,20 @@ class BlobStore:
     def has(self, cid: str) -> bool:
         return self.path(cid).is_file()
 
+    def writer(self, *, expect_cid: str | None = None) -> BlobWriter:
+        """An incremental writer, for bytes that arrive in pieces (an HTTP upload)."""
+        return BlobWriter(self, expect_cid)
+
     def put(self, chunks: Iterable[bytes], *, expect_cid: str | None = None) -> BlobInfo:
         """Store a stream of bytes; returns its CID. With expect_cid, refuse other content."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        h = hashlib.sha256()
-        size = 0
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        w = self.writer(expect_cid=expect_cid)
         try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > self.max_size:
-                        raise UsageError(f"blob is larger than the limit of {self.max_size} bytes")
-                    h.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            cid = cid_of_digest(h.digest())
-            if expect_cid is not None and cid != expect_cid:
-                raise VerificationFailed(f"content hashes to {cid}, not to {expect_cid}")
-            target = self.path(cid)
-            target.parent.mkdir(exist_ok=True)
-            os.replace(tmp, target)
+            for chunk in chunks:
+                w.write(chunk)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            w.abort()
             raise
-        return BlobInfo(cid, size)
+        return w.commit()
 
     def put_file(self, path: Path) -> BlobInfo:
         return self.put(_read_chunks(path))
@@ -93,6 +81,48 @@ class BlobStore:
             (BlobInfo(p.name, p.stat().st_size) for p in self.root.glob("*/b*") if p.is_file()),
             key=lambda b: b.cid,
         )
+
+
+class BlobWriter:
+    """Writes to a temp file while hashing; `commit` renames it to its CID, `abort` drops it."""
+
+    def __init__(self, store: BlobStore, expect_cid: str | None) -> None:
+        store.root.mkdir(parents=True, exist_ok=True)
+        self.store = store
+        self.expect_cid = expect_cid
+        self.size = 0
+        self._hash = hashlib.sha256()
+        fd, self._tmp = tempfile.mkstemp(dir=store.root, prefix=".incoming-")
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.store.max_size:
+            self.abort()
+            raise UsageError(f"blob is larger than the limit of {self.store.max_size} bytes")
+        self._hash.update(chunk)
+        self._file.write(chunk)
+
+    def commit(self) -> BlobInfo:
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            cid = cid_of_digest(self._hash.digest())
+            if self.expect_cid is not None and cid != self.expect_cid:
+                raise VerificationFailed(f"content hashes to {cid}, not to {self.expect_cid}")
+            target = self.store.path(cid)
+            target.parent.mkdir(exist_ok=True)
+            os.replace(self._tmp, target)
+        except BaseException:
+            self.abort()
+            raise
+        return BlobInfo(cid, self.size)
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        Path(self._tmp).unlink(missing_ok=True)
 
 
 def _read_chunks(path: Path) -> Iterator[bytes]:
