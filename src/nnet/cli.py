@@ -29,6 +29,9 @@ COMMAND_MODULES = (
     "balance",
     "block",
     "econ",
+    "train",
+    "prove",
+    "verify",
 )
 
 
