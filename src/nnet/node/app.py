@@ -1,0 +1,140 @@
+"""The daemon's HTTP API (PROTOCOL.md) on Starlette: parse, call the Node, render JSON.
+
+Handlers are `async def` and call the Node synchronously, so every request runs on the event loop
+thread, one at a time, in between block production: no locks, and admission always sees the state
+the next block will be built on.
+
+Bad input never gets a 5xx: NnetError -> its http_status with {"error", "code"}; unknown routes
+and methods -> 404/405 in the same shape; a body over the limit -> 413 "too_large", read no
+further. POST /txs answers 202 {"results": [...]} for NDJSON, whatever each line's fate (that is
+what `NodeClient.submit` sends and reads). A body that is one JSON transaction (not NDJSON) and is
+refused answers 4xx {"error", "code", "results"}, so a one-off `curl -d @tx.json` fails loudly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from nnet.errors import MalformedInput, NnetError
+from nnet.node.core import Node
+from nnet.node.openapi import OPENAPI
+
+__all__ = ["make_app"]
+
+Forward = Callable[[bytes, str], Awaitable[tuple[int, Any]]]
+
+
+class TooLarge(NnetError):
+    code = "too_large"
+    http_status = 413
+
+
+def _error(e: NnetError) -> JSONResponse:
+    return JSONResponse({"error": e.one_line(), "code": e.code}, status_code=e.http_status)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything over `limit` without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise MalformedInput("content-length is not a number")
+        if int(declared) > limit:
+            raise TooLarge(f"body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _int_param(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or len(value) > 18:
+        raise MalformedInput(f"{name} must be a non-negative integer")
+    return int(value)
+
+
+def make_app(node: Node, *, forward: Forward | None = None) -> Starlette:
+    """The Starlette app serving `node`. A replica passes `forward` to send POST /txs onward."""
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(node.status())
+
+    async def post_txs(request: Request) -> Response:
+        body = await read_body(request, node.config.max_body_bytes)
+        content_type = request.headers.get("content-type", "")
+        if forward is not None:
+            code, data = await forward(body, content_type)
+            return JSONResponse(data, status_code=code)
+        result = node.submit_body(body, content_type)
+        if result.single and "error" in result.results[0]:
+            first = result.results[0]
+            status_code = 413 if first["code"] == "too_large" else 400
+            return JSONResponse({**first, "results": result.results}, status_code=status_code)
+        return JSONResponse({"results": result.results}, status_code=202)
+
+    async def get_tx(request: Request) -> Response:
+        return JSONResponse(node.receipt(request.path_params["hash"]))
+
+    async def get_block(request: Request) -> Response:
+        height = _int_param(request.path_params["height"], "height", 0)
+        return JSONResponse(node.block(height))
+
+    async def get_blocks(request: Request) -> Response:
+        start = _int_param(request.query_params.get("from"), "from", 1)
+        limit = _int_param(request.query_params.get("limit"), "limit", 100)
+        return JSONResponse(node.blocks(start, limit))
+
+    async def get_account(request: Request) -> Response:
+        return JSONResponse(node.account(request.path_params["address"]))
+
+    async def get_params(request: Request) -> Response:
+        return JSONResponse(node.params())
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    async def on_nnet_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, NnetError)
+        return _error(exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        return JSONResponse({"error": str(exc.detail), "code": code}, status_code=exc.status_code)
+
+    async def on_bug(request: Request, exc: Exception) -> Response:
+        return JSONResponse(
+            {"error": f"internal error: {type(exc).__name__}", "code": "internal"}, status_code=500
+        )
+
+    routes = [
+        Route("/status", status, methods=["GET"]),
+        Route("/txs", post_txs, methods=["POST"]),
+        Route("/txs/{hash}", get_tx, methods=["GET"]),
+        Route("/blocks", get_blocks, methods=["GET"]),
+        Route("/blocks/{height}", get_block, methods=["GET"]),
+        Route("/accounts/{address}", get_account, methods=["GET"]),
+        Route("/params", get_params, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            NnetError: on_nnet_error,
+            HTTPException: on_http_error,
+            Exception: on_bug,
+        },
+    )

@@ -1,0 +1,258 @@
+"""The node without its web server: committed state, mempool, block production and reads.
+
+Everything here runs on one thread (the daemon's event loop), so state, mempool and database need
+no locks. The HTTP layer (app.py) only parses requests and renders what these methods return.
+A sequencer holds the sequencer key and produces blocks; a replica (sync.py) has no key and
+applies the sequencer's blocks through the same `process_block` any node would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnet.chain.accounts import get_account, get_pending_rewards, get_stake
+from nnet.chain.block import (
+    Block,
+    BlockResult,
+    Header,
+    build_block,
+    compute_genesis_block,
+    process_block,
+)
+from nnet.chain.epoch import compute_epoch
+from nnet.chain.genesis import Genesis
+from nnet.chain.params import get_param, get_params_view
+from nnet.chain.state import State
+from nnet.chain.transition import BlockContext
+from nnet.crypto import address_of_private_key, normalize_address
+from nnet.encoding import hex_to_bytes, strict_loads
+from nnet.errors import InvalidTx, MalformedInput, NnetError, NotFound, UsageError
+from nnet.node.mempool import Mempool, PendingTx
+from nnet.store.chaindb import ChainDB
+from nnet.tx import MAX_TX_BYTES, parse_tx
+
+__all__ = ["Node", "NodeConfig", "SubmitResult"]
+
+MAX_BLOCKS_PER_REQUEST = 1000
+
+
+@dataclass
+class NodeConfig:
+    block_time_s: float = 1.0
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_mempool: int = 100_000
+    peers: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SubmitResult:
+    """Per-tx results of one POST /txs, and whether the body held a single transaction."""
+
+    results: list[dict[str, Any]]
+    single: bool
+
+
+class Node:
+    """One node: opens (or initialises) its database from the genesis and serves the chain."""
+
+    def __init__(
+        self,
+        db: ChainDB,
+        genesis: Genesis,
+        *,
+        signer: bytes | None = None,
+        config: NodeConfig | None = None,
+    ) -> None:
+        self.db = db
+        self.genesis = genesis
+        self.config = config or NodeConfig()
+        self.sequencer = genesis.sequencer
+        self.signer = signer
+        if signer is not None and address_of_private_key(signer) != self.sequencer:
+            raise UsageError("the signing key is not the genesis sequencer's key")
+        _, genesis_header, writes = compute_genesis_block(genesis)
+        stored = db.get_meta("genesis_hash")
+        if stored is None:
+            db.init_genesis(genesis.to_dict(), genesis_header, writes)
+        elif stored != genesis_header.hash_hex:
+            raise UsageError(
+                f"{db.path} belongs to another genesis ({stored}, not {genesis_header.hash_hex})",
+                hint="point --home at a fresh directory or use the genesis it was made with",
+            )
+        self.genesis_header = genesis_header
+        self.state = State(db.load_state())
+        head_height = db.get_head_height()
+        head = db.get_header(head_height or 0)
+        assert head is not None  # init_genesis wrote height 0
+        self.head: Header = head
+        self.mempool = Mempool(self.state, max_size=self.config.max_mempool)
+
+    @property
+    def is_sequencer(self) -> bool:
+        return self.signer is not None
+
+    @property
+    def chain_id(self) -> str:
+        return self.genesis.chain
+
+    def next_context(self) -> BlockContext:
+        height = self.head.height + 1
+        return BlockContext(height, compute_epoch(self.state, height), self.sequencer)
+
+    # ---- writes -------------------------------------------------------------------------------
+    def submit_body(self, body: bytes, content_type: str = "") -> SubmitResult:
+        """Admit the transactions of one POST /txs body.
+
+        NDJSON (content type application/x-ndjson, or several lines that are not one JSON value)
+        gives one result per line, a line that is not JSON included. Otherwise the body is one
+        JSON transaction (`single`). A body that is not UTF-8, or holds no JSON at all, is a
+        whole-body MalformedInput.
+        """
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise MalformedInput(f"body is not valid UTF-8 (byte {e.start})") from None
+        lines = [ln for ln in text.split("\n") if ln.strip()]
+        if not lines:
+            raise MalformedInput("body holds no transaction")
+        if "ndjson" not in content_type:
+            if len(lines) == 1 or "json" in content_type:
+                obj = strict_loads(text)
+                return SubmitResult([self._admit_one(obj, len(text))], single=True)
+            try:
+                obj = strict_loads(text)
+            except MalformedInput:
+                pass  # several lines that are not one JSON value: NDJSON
+            else:
+                return SubmitResult([self._admit_one(obj, len(text))], single=True)
+        parsed: list[tuple[object, int] | MalformedInput] = []
+        for line in lines:
+            try:
+                parsed.append((strict_loads(line), len(line)))
+            except MalformedInput as e:
+                parsed.append(e)
+        if all(isinstance(p, MalformedInput) for p in parsed):
+            first = parsed[0]
+            assert isinstance(first, MalformedInput)
+            raise MalformedInput(f"no line of the body is JSON (line 1: {first.message})")
+        results: list[dict[str, Any]] = []
+        for p in parsed:
+            if isinstance(p, MalformedInput):
+                results.append({"error": p.one_line(), "code": p.code})
+            else:
+                results.append(self._admit_one(*p))
+        return SubmitResult(results, single=False)
+
+    def _admit_one(self, obj: object, size: int) -> dict[str, Any]:
+        try:
+            if size > MAX_TX_BYTES:
+                raise InvalidTx(
+                    f"transaction is {size} bytes; the limit is {MAX_TX_BYTES}", code="too_large"
+                )
+            tx = parse_tx(obj)
+            h = tx.signing_hash
+            hash_hex = "0x" + h.hex()
+            if self.db.get_tx_height(hash_hex) is not None:
+                raise InvalidTx(f"transaction {hash_hex} is already committed", code="duplicate")
+            self.mempool.admit(PendingTx(tx, h, hash_hex), self.next_context())
+        except NnetError as e:
+            return {"error": e.one_line(), "code": e.code}
+        return {"hash": hash_hex, "status": "pending"}
+
+    def produce_block(self, time_ms: int) -> BlockResult:
+        """Build, persist and apply the next block from the mempool (sequencer only)."""
+        if self.signer is None:
+            raise UsageError("only the sequencer produces blocks")
+        result = build_block(
+            self.state,
+            self.head,
+            self.mempool.candidates(),
+            time_ms=time_ms,
+            proposer=self.sequencer,
+            secret=self.signer,
+            verified=True,
+        )
+        self._persist(result)
+        return result
+
+    def apply_block(self, block: Block) -> BlockResult:
+        """Check, re-execute and persist a block made by the sequencer (replicas, sync)."""
+        result = process_block(self.state, self.head, block, sequencer=self.sequencer)
+        self._persist(result)
+        return result
+
+    def _persist(self, result: BlockResult) -> None:
+        try:
+            self.db.commit_block(result)
+        except BaseException:
+            self.state.rollback()  # memory must not run ahead of the database
+            raise
+        self.state.commit()
+        self.head = result.block.header
+        self.mempool.after_block(result.block.tx_hashes, self.next_context())
+
+    # ---- reads --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain_id,
+            "height": self.head.height,
+            "head_hash": self.head.hash_hex,
+            "epoch": compute_epoch(self.state, self.head.height),
+            "epoch_blocks": get_param(self.state, "epoch_blocks"),
+            "peers": list(self.config.peers),
+            "sync": "sequencer" if self.is_sequencer else "replica",
+            "mempool": len(self.mempool),
+            "sequencer": self.sequencer,
+            "genesis_hash": self.genesis_header.hash_hex,
+        }
+
+    def account(self, address: str) -> dict[str, Any]:
+        addr = normalize_address(address)
+        acct = get_account(self.state, addr)
+        stake = get_stake(self.state, addr)
+        return {
+            "address": addr,
+            "balance": str(acct["balance"]),
+            "nonce": acct["nonce"],
+            "next_nonce": get_account(self.mempool.overlay, addr)["nonce"],
+            "stake": {
+                "bonded": str(stake["bonded"]),
+                "unbonding": [
+                    {"amount": str(a), "release_epoch": e} for a, e in stake["unbonding"]
+                ],
+            },
+            "pending_rewards": str(get_pending_rewards(self.state, addr)),
+        }
+
+    def receipt(self, tx_hash: str) -> dict[str, Any]:
+        hash_hex = "0x" + hex_to_bytes(tx_hash, "transaction hash", 32).hex()
+        ptx = self.mempool.get(hash_hex)
+        if ptx is not None:
+            return {
+                "hash": hash_hex,
+                "status": "pending",
+                "height": None,
+                "index": None,
+                "type": ptx.tx.type,
+                "from": ptx.tx.sender,
+                "events": [],
+                "tx": ptx.tx.to_dict(),
+            }
+        receipt = self.db.get_receipt(hash_hex)
+        if receipt is None:
+            raise NotFound(f"no transaction {hash_hex} (neither pending nor committed)")
+        return receipt
+
+    def block(self, height: int) -> dict[str, Any]:
+        block = self.db.get_block(height)
+        if block is None:
+            raise NotFound(f"no block at height {height}; the head is {self.head.height}")
+        return block
+
+    def blocks(self, start: int, limit: int) -> dict[str, Any]:
+        limit = max(0, min(limit, MAX_BLOCKS_PER_REQUEST))
+        return {"blocks": self.db.get_blocks(start, limit)}
+
+    def params(self) -> dict[str, Any]:
+        return get_params_view(self.state)

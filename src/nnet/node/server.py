@@ -1,0 +1,243 @@
+"""Running the daemon: open the node, bind, serve with uvicorn, produce blocks, shut down cleanly.
+
+Files under the node's home (NNET_HOME or --home):
+
+    genesis.json         the chain's genesis (`nnet devnet init` writes it)
+    chain.db             the chain database (store/)
+    keys/sequencer.json  the sequencer key, if this node is the sequencer
+    sequencer.password   its password (mode 0600), so the daemon unlocks it unattended
+    daemon.json          {"url", "pid"} while the daemon runs; removed on a clean exit
+
+The socket is bound before uvicorn starts, so port 0 works and the URL is known; daemon.json is
+written and "listening on URL" printed only once uvicorn accepts connections. SIGTERM and Ctrl-C
+stop the producer between blocks, let open requests finish, close the database and remove
+daemon.json. A block is either fully committed or not at all, so even kill -9 loses nothing
+that was reported committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from nnet.chain.genesis import Genesis, parse_genesis
+from nnet.chain.params import get_param
+from nnet.encoding import strict_loads
+from nnet.errors import NnetError, UsageError
+from nnet.node.core import Node, NodeConfig
+
+__all__ = ["DaemonOptions", "load_genesis", "load_signer", "parse_listen", "run_daemon"]
+
+SEQUENCER_KEY = "sequencer"
+PASSWORD_FILE = "sequencer.password"
+
+
+@dataclass
+class DaemonOptions:
+    home: Path
+    host: str = "127.0.0.1"
+    port: int = 7654
+    peers: list[str] = field(default_factory=list)
+    genesis: Path | None = None
+    block_time_s: float = 1.0
+
+    @property
+    def genesis_path(self) -> Path:
+        return self.genesis or self.home / "genesis.json"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """HOST:PORT (port 0: any free port); [v6]:PORT also works."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UsageError(f"--listen {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:7654")
+    host = host.strip("[]") or "127.0.0.1"
+    return host, int(port)
+
+
+def load_genesis(path: Path) -> Genesis:
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            f"no genesis file at {path}",
+            hint="create a local chain with `nnet devnet init`, or pass --genesis",
+        ) from None
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return parse_genesis(strict_loads(text))
+    except NnetError as e:
+        raise UsageError(f"{path}: {e.one_line()}") from None
+
+
+def load_signer(home: Path, genesis: Genesis) -> bytes | None:
+    """The sequencer key when this home holds it (unlocked with sequencer.password), else None."""
+    from nnet.keys import KeyStore
+
+    store = KeyStore(home)
+    if SEQUENCER_KEY not in store.names():
+        return None
+    info = store.info(SEQUENCER_KEY)
+    if info.address != genesis.sequencer:
+        return None
+    password_path = home / PASSWORD_FILE
+    env = os.environ.get("NNET_PASSWORD")
+    try:
+        password = password_path.read_text(encoding="utf-8").rstrip("\r\n")
+    except FileNotFoundError:
+        if env is None:
+            raise UsageError(
+                f"the sequencer key needs its password in {password_path}",
+                hint="or set NNET_PASSWORD",
+            ) from None
+        password = env
+    return store.secret(SEQUENCER_KEY, password)
+
+
+def _write_daemon_json(path: Path, url: str) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n")
+    tmp.replace(path)
+
+
+def _remove_daemon_json(path: Path) -> None:
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+async def produce_blocks(node: Node, block_time_s: float) -> None:
+    """Every block_time: a block if there are pending txs; an empty one every epoch_blocks/10
+    ticks so epochs advance on an idle chain."""
+    loop = asyncio.get_running_loop()
+    last_block = loop.time()
+    tick = loop.time()
+    while True:
+        tick += block_time_s
+        await asyncio.sleep(max(0.0, tick - loop.time()))
+        now = loop.time()
+        tick = max(tick, now - block_time_s)  # after a long block, do not try to catch up
+        idle_every = max(1, get_param(node.state, "epoch_blocks") // 10) * block_time_s
+        if len(node.mempool) == 0 and now - last_block < idle_every - 1e-3:
+            continue
+        try:
+            node.produce_block(int(time.time() * 1000))
+        except Exception as e:  # disk full, database locked: keep serving, retry next tick
+            print(f"error: block production failed: {type(e).__name__}: {e}", file=sys.stderr)
+        last_block = now
+
+
+def run_daemon(opts: DaemonOptions) -> None:
+    """Serve until SIGTERM/SIGINT. Blocks the calling thread."""
+    from nnet.node.app import make_app
+    from nnet.store.chaindb import ChainDB
+
+    opts.home.mkdir(parents=True, exist_ok=True)
+    genesis = load_genesis(opts.genesis_path)
+    signer = load_signer(opts.home, genesis)
+    if signer is None and not opts.peers:
+        raise UsageError(
+            f"this home ({opts.home}) has no sequencer key for {genesis.sequencer} and no --peer",
+            hint="run it where `nnet devnet init` put the key, or follow it with --peer URL",
+        )
+    db = ChainDB(opts.home / "chain.db")
+    try:
+        node = Node(
+            db,
+            genesis,
+            signer=signer,
+            config=NodeConfig(block_time_s=opts.block_time_s, peers=list(opts.peers)),
+        )
+        sock = _bind(opts.host, opts.port)
+        host, port = sock.getsockname()[:2]
+        url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        forward = None
+        if signer is None:
+            from nnet.node.sync import Replica
+
+            replica = Replica(node, opts.peers)
+            forward = replica.forward
+        app = make_app(node, forward=forward)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        )
+        server = _DaemonServer(config, node, opts, url, None if signer else replica)
+        server.run(sockets=[sock])
+    finally:
+        db.close()
+        _remove_daemon_json(opts.home / "daemon.json")
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {e.strerror}",
+            hint="pick another --listen port, or 0 for any free one",
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class _DaemonServer(uvicorn.Server):
+    """uvicorn's server, plus: block production and daemon.json around its serving life."""
+
+    def __init__(
+        self, config: Any, node: Node, opts: DaemonOptions, url: str, replica: Any
+    ) -> None:
+        super().__init__(config)
+        self.node, self.opts, self.url, self.replica = node, opts, url, replica
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        # uvicorn re-raises a captured signal after its graceful shutdown, which would kill us
+        # before the database closes and daemon.json goes; a stop we asked for exits 0 instead
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.should_exit:
+            return
+        if self.replica is None:
+            self._tasks.append(
+                asyncio.create_task(produce_blocks(self.node, self.opts.block_time_s))
+            )
+        else:
+            self._tasks.append(asyncio.create_task(self.replica.follow(self.opts.block_time_s)))
+        _write_daemon_json(self.opts.home / "daemon.json", self.url)
+        role = "sequencer" if self.replica is None else "replica"
+        print(f"listening on {self.url}", file=sys.stderr, flush=True)
+        print(
+            f"{role} of {self.node.chain_id} at height {self.node.head.height}, "
+            f"home {self.opts.home}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await super().shutdown(sockets=sockets)

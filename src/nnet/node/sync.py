@@ -1,0 +1,81 @@
+"""Replica mode (`nnet daemon --peer URL`): follow the sequencer, re-execute, refuse divergence.
+
+A replica holds no sequencer key. It pulls blocks with GET /blocks?from=&limit=, applies each
+through `Node.apply_block` (the chain's `process_block`: header signature, tx_root, every tx's
+signature and rules, and the state_root), and stops following at the first block that does not
+check out, keeping its last good state and reporting why. POST /txs is forwarded to the peer.
+Reads are served from the replica's own, re-executed state. Its `next_nonce` does not see the
+sequencer's mempool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+import httpx
+
+from nnet.chain.block import parse_block
+from nnet.errors import MalformedInput, NnetError, NodeUnreachable
+from nnet.node.core import Node
+
+__all__ = ["Replica"]
+
+SYNC_BATCH = 200
+
+
+class Replica:
+    def __init__(self, node: Node, peers: list[str]) -> None:
+        self.node = node
+        self.peers = [p.rstrip("/") for p in peers]
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+        self.halted: str | None = None
+
+    async def forward(self, body: bytes, content_type: str) -> tuple[int, Any]:
+        """POST /txs to the first peer that answers; its status and JSON come back unchanged."""
+        for peer in self.peers:
+            try:
+                resp = await self.client.post(
+                    f"{peer}/txs", content=body, headers={"content-type": content_type}
+                )
+            except httpx.TransportError:
+                continue
+            try:
+                return resp.status_code, resp.json()
+            except ValueError:
+                continue
+        raise NodeUnreachable(f"no peer accepted the transactions ({', '.join(self.peers)})")
+
+    async def sync_once(self) -> int:
+        """Apply the blocks the first reachable peer has beyond our head; how many were applied."""
+        for peer in self.peers:
+            try:
+                resp = await self.client.get(
+                    f"{peer}/blocks",
+                    params={"from": self.node.head.height + 1, "limit": SYNC_BATCH},
+                )
+                data = resp.json()
+            except (httpx.TransportError, ValueError):
+                continue
+            blocks = data.get("blocks") if isinstance(data, dict) else None
+            if not isinstance(blocks, list):
+                raise MalformedInput(f"{peer}/blocks did not return a block list")
+            for raw in blocks:
+                self.node.apply_block(parse_block(raw))
+            return len(blocks)
+        return 0
+
+    async def follow(self, interval_s: float) -> None:
+        """Sync forever; stop at the first block that does not verify."""
+        while True:
+            try:
+                applied = await self.sync_once()
+            except NnetError as e:
+                self.halted = e.one_line()
+                print(
+                    f"error: replica stopped following: {self.halted}", file=sys.stderr, flush=True
+                )
+                return
+            if applied < SYNC_BATCH:
+                await asyncio.sleep(interval_s)
