@@ -29,6 +29,8 @@ COMMAND_MODULES = (
     "balance",
     "block",
     "econ",
+    "devnet",
+    "daemon",
     "train",
     "prove",
     "verify",
