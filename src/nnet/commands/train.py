@@ -59,7 +59,8 @@ def train(
     Example: nnet train examples/mnist.toml -o run && nnet prove run | nnet verify - --run run
     """
     from nnet.proof.spec import load_spec
-    from nnet.proof.trainer import TrainOptions, train as run_training
+    from nnet.proof.trainer import TrainOptions
+    from nnet.proof.trainer import train as run_training
 
     job = load_spec(spec)
     options = TrainOptions(resume=resume, progress=None if quiet else _Bar())
