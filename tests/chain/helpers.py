@@ -1,0 +1,107 @@
+"""Shared test helpers for the chain, store and node tests: deterministic keys, a small devnet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnet.chain.block import Header, build_block, compute_genesis_block
+from nnet.chain.genesis import Genesis, make_devnet_genesis
+from nnet.chain.state import State
+from nnet.crypto import address_of_private_key, keccak256
+from nnet.encoding import UNIT
+from nnet.tx import Tx, build_tx
+
+CHAIN = "nnet-devnet"
+FUNDED = 1_000 * UNIT
+
+
+def secret_for(label: str) -> bytes:
+    return keccak256(label.encode())
+
+
+@dataclass
+class Account:
+    secret: bytes
+    address: str
+    nonce: int = 0
+
+    def tx(
+        self,
+        type_: str,
+        body: dict[str, Any],
+        *,
+        fee: int = 0,
+        nonce: int | None = None,
+        chain: str = CHAIN,
+    ) -> Tx:
+        """A signed tx; without an explicit nonce, uses and advances the local counter."""
+        if nonce is None:
+            nonce = self.nonce
+            self.nonce += 1
+        return build_tx(chain, type_, self.address, nonce, fee, body).signed(self.secret)
+
+    def transfer(self, to: str, amount: int, **kw: Any) -> Tx:
+        return self.tx("transfer", {"to": to, "amount": str(amount)}, **kw)
+
+
+def account(label: str) -> Account:
+    secret = secret_for(label)
+    return Account(secret, address_of_private_key(secret))
+
+
+@dataclass
+class Devnet:
+    sequencer: Account
+    users: list[Account]
+    genesis: Genesis
+    params: dict[str, int] = field(default_factory=dict)
+
+    def fresh_state(self) -> tuple[State, Header]:
+        state, header, _ = compute_genesis_block(self.genesis)
+        state.commit()
+        return state, header
+
+    def block(self, state: State, prev: Header, txs: list[Tx], *, time_ms: int = 0) -> Any:
+        """build_block as the sequencer, with signature checks (verified=False), committed."""
+        result = build_block(
+            state,
+            prev,
+            [(t, t.signing_hash) for t in txs],
+            time_ms=time_ms,
+            proposer=self.sequencer.address,
+            secret=self.sequencer.secret,
+            verified=False,
+        )
+        state.commit()
+        return result
+
+
+def make_devnet(
+    n_users: int = 3, *, params: dict[str, int] | None = None, fund: int = FUNDED, tag: str = "t"
+) -> Devnet:
+    sequencer = account(f"{tag}-sequencer")
+    users = [account(f"{tag}-user-{i}") for i in range(n_users)]
+    merged = {"epoch_blocks": 4, "unbonding_epochs": 1, **(params or {})}
+    genesis = make_devnet_genesis(
+        CHAIN,
+        sequencer.address,
+        time_ms=1_000,
+        validators={sequencer.address: 10 * UNIT},
+        fund={u.address: fund for u in users},
+        params=merged,
+    )
+    return Devnet(sequencer, users, genesis, merged)
+
+
+def supply_accounted(state: State) -> int:
+    """Every unit the state holds: balances, pools, bonded, unbonding, pending rewards."""
+    total = 0
+    for key, value in state.data.items():
+        if key.startswith("account/"):
+            total += value["balance"]
+        elif key.startswith("pool/") or key.startswith("reward/"):
+            total += value
+        elif key.startswith("stake/"):
+            total += value["bonded"] + sum(a for a, _ in value["unbonding"])
+    return total

@@ -1,0 +1,215 @@
+"""Blocks: tx_root, build_block, process_block (replay), refusal of tampered blocks, epochs."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nnet.chain import epoch as epoch_mod
+from nnet.chain.accounts import get_balance, get_stake
+from nnet.chain.block import Block, Header, compute_tx_root, parse_block, process_block
+from nnet.chain.state import ZERO_ROOT, compute_write_set_hash
+from nnet.crypto import keccak256, sign_hash
+from nnet.errors import InvalidTx
+from tests.chain.helpers import FUNDED, make_devnet, supply_accounted
+
+
+def test_tx_root_commits_to_order_and_count() -> None:
+    hs = [keccak256(bytes([i])) for i in range(5)]
+    assert compute_tx_root([]) == ZERO_ROOT
+    roots = {compute_tx_root(hs[:n]) for n in range(1, 6)}
+    assert len(roots) == 5
+    assert compute_tx_root(hs) != compute_tx_root(hs[::-1])
+    # a leaf is not confusable with an inner node (domain separation)
+    assert compute_tx_root([hs[0], hs[1]]) != compute_tx_root([keccak256(hs[0] + hs[1])])
+
+
+def test_write_set_hash_ignores_insertion_order() -> None:
+    a = compute_write_set_hash({"b": 1, "a": {"x": 2, "y": [1, 2]}})
+    b = compute_write_set_hash({"a": {"y": [1, 2], "x": 2}, "b": 1})
+    assert a == b
+    assert a != compute_write_set_hash({"a": {"y": [1, 2], "x": 2}, "b": 2})
+
+
+def test_build_block_leaves_out_invalid_txs() -> None:
+    net = make_devnet(2)
+    state, genesis = net.fresh_state()
+    alice, bob = net.users
+    good = alice.transfer(bob.address, 5)
+    stale = alice.transfer(bob.address, 5, nonce=0)  # same nonce again
+    too_much = bob.transfer(alice.address, FUNDED * 2)
+    result = net.block(state, genesis, [good, stale, too_much])
+    assert [t.signing_hash for t in result.block.txs] == [good.signing_hash]
+    assert {e.code for _, e in result.rejected} == {"bad_nonce", "insufficient_funds"}
+    assert result.receipts[0]["index"] == 0 and result.receipts[0]["height"] == 1
+
+
+def _chain_of_blocks(net, n_blocks: int):  # type: ignore[no-untyped-def]
+    state, head = net.fresh_state()
+    blocks = []
+    alice, bob, carol = net.users
+    for i in range(n_blocks):
+        txs = [alice.transfer(bob.address, 10 + i, fee=1), bob.transfer(carol.address, 3)]
+        if i == 1:
+            txs.append(carol.tx("stake", {"amount": "100"}))
+        if i == 2:
+            txs.append(carol.tx("unstake", {"amount": "40"}))
+        result = net.block(state, head, txs, time_ms=2_000 + i)
+        head = result.block.header
+        blocks.append(result.block)
+    return state, blocks
+
+
+def test_replay_reaches_the_same_state_root_at_every_height() -> None:
+    net = make_devnet(3)
+    source_state, blocks = _chain_of_blocks(net, 12)  # 3 epochs of 4 blocks
+    replica, head = net.fresh_state()
+    for block in blocks:
+        # through the wire format, as a syncing node gets them
+        wire = parse_block(copy.deepcopy(block.to_dict()))
+        result = process_block(replica, head, wire, sequencer=net.sequencer.address)
+        replica.commit()
+        assert result.block.header.state_root == block.header.state_root
+        head = wire.header
+    assert replica.data == source_state.data
+    # the unstaked 40 was released at the end of epoch 1 (release_epoch 2)
+    carol = net.users[2]
+    assert get_stake(replica, carol.address) == {"bonded": 60, "unbonding": []}
+    assert supply_accounted(replica) == net.genesis.supply
+
+
+def _resign(net, header: Header, **changes):  # type: ignore[no-untyped-def]
+    h = replace(header, **changes, sig="")
+    return replace(h, sig=sign_hash(net.sequencer.secret, h.hash))
+
+
+@pytest.mark.parametrize(
+    "tamper", ["state_root", "tx_root", "signer", "invalid_tx", "prev_hash", "height", "time"]
+)
+def test_process_block_refuses_a_tampered_block_and_changes_nothing(tamper: str) -> None:
+    net = make_devnet(2)
+    _, blocks = _chain_of_blocks_2(net)
+    replica, genesis = net.fresh_state()
+    block = blocks[0]
+    h = block.header
+    if tamper == "state_root":
+        block = Block(_resign(net, h, state_root="0x" + "11" * 32), block.txs, block.tx_hashes)
+    elif tamper == "tx_root":
+        block = Block(h, block.txs[:1], block.tx_hashes[:1])
+    elif tamper == "signer":
+        other = net.users[0]
+        h2 = replace(h, sig="")
+        block = Block(replace(h2, sig=sign_hash(other.secret, h2.hash)), block.txs, block.tx_hashes)
+    elif tamper == "invalid_tx":
+        bad = net.users[0].transfer(net.users[1].address, FUNDED * 5, nonce=1)
+        txs = [*block.txs, bad]
+        hashes = [*block.tx_hashes, bad.signing_hash]
+        block = Block(_resign(net, h, tx_root="0x" + compute_tx_root(hashes).hex()), txs, hashes)
+    elif tamper == "prev_hash":
+        block = Block(_resign(net, h, prev_hash="0x" + "22" * 32), block.txs, block.tx_hashes)
+    elif tamper == "height":
+        block = Block(_resign(net, h, height=2), block.txs, block.tx_hashes)
+    elif tamper == "time":
+        block = Block(_resign(net, h, time_ms=0), block.txs, block.tx_hashes)
+    before = copy.deepcopy(replica.data)
+    with pytest.raises(InvalidTx) as info:
+        process_block(replica, genesis, block, sequencer=net.sequencer.address)
+    assert info.value.code == "bad_block"
+    assert replica.data == before and replica.changes() == {}
+
+
+def _chain_of_blocks_2(net):  # type: ignore[no-untyped-def]
+    state, head = net.fresh_state()
+    alice, bob = net.users
+    result = net.block(
+        state, head, [alice.transfer(bob.address, 1), bob.transfer(alice.address, 2)], time_ms=5_000
+    )
+    return state, [result.block]
+
+
+def test_epoch_steps_run_in_the_last_block_of_each_epoch(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    net = make_devnet(1)
+    seen: list[int] = []
+
+    def process_probe(state, epoch: int) -> None:  # type: ignore[no-untyped-def]
+        seen.append(epoch)
+        state.put("probe/last_epoch", epoch)
+
+    monkeypatch.setattr(epoch_mod, "EPOCH_STEPS", list(epoch_mod.EPOCH_STEPS))
+    epoch_mod.register_epoch_step(
+        "process_probe", process_probe, before="process_unbonding_releases"
+    )
+    assert [n for n, _ in epoch_mod.EPOCH_STEPS][:2] == [
+        "process_probe",
+        "process_unbonding_releases",
+    ]
+    state, head = net.fresh_state()
+    heights_with_probe = []
+    for _ in range(9):
+        result = net.block(state, head, [])
+        head = result.block.header
+        if any(k == "probe/last_epoch" for k, _ in result.writes):
+            heights_with_probe.append(head.height)
+    assert heights_with_probe == [3, 7]  # epoch_blocks = 4: heights 3 and 7 end epochs 0 and 1
+    assert seen == [0, 1]
+
+
+def test_unbonded_funds_come_back_only_at_their_release_epoch() -> None:
+    net = make_devnet(1, params={"epoch_blocks": 4, "unbonding_epochs": 2})
+    state, head = net.fresh_state()
+    alice = net.users[0]
+    head = net.block(state, head, [alice.tx("stake", {"amount": "1000"})]).block.header
+    head = net.block(state, head, [alice.tx("unstake", {"amount": "1000"})]).block.header  # h=2
+    balance_locked = get_balance(state, alice.address)
+    # epoch 0 -> release_epoch 0 + 1 + 2 = 3, released in the last block of epoch 2 (height 11)
+    while head.height < 10:
+        head = net.block(state, head, []).block.header
+        assert get_balance(state, alice.address) == balance_locked
+    head = net.block(state, head, []).block.header
+    assert head.height == 11
+    assert get_balance(state, alice.address) == balance_locked + 1000
+    assert get_stake(state, alice.address) == {"bonded": 0, "unbonding": []}
+    assert state.get("stake/" + alice.address) is None
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["transfer", "stake", "unstake"]),
+        st.integers(0, 2),
+        st.integers(0, 2),
+        st.integers(0, 3 * 10**21),
+        st.integers(0, 10),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=ops, per_block=st.integers(1, 5))
+def test_supply_is_conserved_and_replay_agrees(ops, per_block: int) -> None:  # type: ignore[no-untyped-def]
+    net = make_devnet(3, params={"epoch_blocks": 2, "unbonding_epochs": 0})
+    state, head = net.fresh_state()
+    txs = []
+    for kind, i, j, amount, fee in ops:
+        user = net.users[i]
+        if kind == "transfer":
+            txs.append(user.transfer(net.users[j].address, amount, fee=fee))
+        else:
+            txs.append(user.tx(kind, {"amount": str(max(amount, 1))}, fee=fee))
+    blocks = []
+    for k in range(0, len(txs), per_block):
+        result = net.block(state, head, txs[k : k + per_block])
+        head = result.block.header
+        blocks.append(result.block)
+        assert supply_accounted(state) == net.genesis.supply
+    replica, rhead = net.fresh_state()
+    for block in blocks:
+        process_block(replica, rhead, block, sequencer=net.sequencer.address)
+        replica.commit()
+        rhead = block.header
+    assert replica.data == state.data
