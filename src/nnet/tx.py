@@ -110,6 +110,20 @@ BODY_SCHEMAS: dict[str, Schema] = {
     "stake": Schema({"amount": _positive_units}),
     "unstake": Schema({"amount": _positive_units}),
     "reward.claim": Schema({}),
+    "gov.propose": Schema(
+        {"kind": _choice("param", "text", "spend", "sequencer"), "title": _text(200)},
+        {
+            "description": _text(10_000),
+            "key": _text(64),
+            "value": _text(80),
+            "to": _address,
+            "amount": _positive_units,
+            "address": _address,
+            "deposit": _units,
+        },
+    ),
+    "gov.deposit": Schema({"proposal": _uint, "amount": _positive_units}),
+    "gov.vote": Schema({"proposal": _uint, "option": _choice("yes", "no", "abstain", "veto")}),
 }
 """Schemas per type. Types of later capabilities (node.register, job.*, proof.*, gov.*) add
 their entry here when their state exists."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nnet.chain.accounts import get_stake, increase_balance, set_stake
+from nnet.chain.governance import process_governance
 from nnet.chain.params import get_param
 
 __all__ = [
@@ -57,6 +58,7 @@ def process_unbonding_releases(state: Any, epoch: int) -> None:
 
 EPOCH_STEPS: list[tuple[str, EpochStep]] = [
     ("process_unbonding_releases", process_unbonding_releases),
+    ("process_governance", process_governance),
 ]
 
 

@@ -37,7 +37,7 @@ class StateReader(Protocol):
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """One row of the table. `kind` is "count" (plain integer) or "units" (an amount)."""
+    """One row of the table. `kind`: "count" (an integer), "units" (an amount), "ppm" (a share)."""
 
     name: str
     kind: str
@@ -56,6 +56,29 @@ PARAMS: dict[str, ParamSpec] = {
         ),
         ParamSpec("min_fee", "units", 0, 0, 10**24, "smallest fee a transaction may pay"),
         ParamSpec("max_block_txs", "count", 20_000, 1, 1_000_000, "most transactions in one block"),
+        # governance (chain/governance.py, docs/governance.md); ppm = parts per million
+        ParamSpec(
+            "gov_deposit_epochs", "count", 2, 1, 10_000, "epochs a proposal may gather deposits"
+        ),
+        ParamSpec(
+            "gov_voting_epochs", "count", 2, 1, 10_000, "epochs a proposal is open for votes"
+        ),
+        ParamSpec("gov_min_deposit", "units", 100 * 10**18, 0, 10**27, "deposit that opens voting"),
+        ParamSpec(
+            "gov_quorum_ppm", "ppm", 334_000, 0, 1_000_000, "share of bonded stake that must vote"
+        ),
+        ParamSpec("gov_threshold_ppm", "ppm", 500_000, 1, 1_000_000, "yes share needed to pass"),
+        ParamSpec(
+            "gov_veto_ppm", "ppm", 334_000, 1, 1_000_000, "veto share that rejects and burns"
+        ),
+        ParamSpec(
+            "gov_reputation_bonus_ppm",
+            "ppm",
+            200_000,
+            0,
+            1_000_000,
+            "extra voting weight of a node at full reputation",
+        ),
     )
 }
 

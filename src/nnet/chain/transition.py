@@ -37,6 +37,7 @@ from nnet.chain.accounts import (
     increase_balance,
     set_stake,
 )
+from nnet.chain.governance import process_gov_deposit, process_gov_propose, process_gov_vote
 from nnet.chain.params import get_param
 from nnet.crypto import recover_address
 from nnet.errors import InvalidTx, VerificationFailed
@@ -207,4 +208,7 @@ TX_PROCESSORS: dict[str, Processor] = {
     "stake": process_stake,
     "unstake": process_unstake,
     "reward.claim": process_reward_claim,
+    "gov.propose": process_gov_propose,
+    "gov.deposit": process_gov_deposit,
+    "gov.vote": process_gov_vote,
 }
