@@ -1,0 +1,220 @@
+"""`nnet vote propose|deposit|yes|no|abstain|veto|list|show`: on-chain governance.
+
+Proposals: `param KEY VALUE` (any governance parameter, checked against its bounds), `text TITLE`,
+`spend TO AMOUNT` (from the treasury pool) and `sequencer ADDRESS`. Rules: docs/governance.md.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from nnet.chain.params import PARAMS, check_param
+from nnet.commands._common import JsonOpt, NodeOpt, emit, pairs, table, want_json
+from nnet.commands._txflow import tx_command
+from nnet.config import resolve
+from nnet.crypto import normalize_address
+from nnet.encoding import format_amount, parse_amount
+from nnet.errors import MalformedInput, UsageError
+
+app = typer.Typer(help="Propose, fund and vote on governance proposals.", no_args_is_help=True)
+propose_app = typer.Typer(
+    help="Open a proposal (param, text, spend, sequencer).", no_args_is_help=True
+)
+app.add_typer(propose_app, name="propose")
+
+IdArg = Annotated[int, typer.Argument(min=1, help="Proposal id.")]
+DepositOpt = Annotated[
+    str, typer.Option("--deposit", help="Initial deposit in NNET (voting opens at the minimum).")
+]
+DescriptionOpt = Annotated[str, typer.Option("--description", help="Why; shown to voters.")]
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="vote")
+
+
+def _proposal(
+    kind: str, title: str, description: str, deposit: str, **extra: str
+) -> dict[str, str]:
+    body = {"kind": kind, "title": title, **extra}
+    if description:
+        body["description"] = description
+    if deposit:
+        body["deposit"] = str(parse_amount(deposit))
+    return body
+
+
+def parse_param_value(key: str, text: str) -> int:
+    """A value as a person writes it: NNET for amounts, 33.4% or ppm for shares, else an integer."""
+    spec = PARAMS.get(key)
+    if spec is None:
+        raise UsageError(f"unknown parameter {key!r}", hint=f"known: {', '.join(sorted(PARAMS))}")
+    if spec.kind == "units":
+        value = parse_amount(text)
+    elif spec.kind == "ppm" and text.endswith("%"):
+        value = parse_amount(text[:-1]) * 10_000 // 10**18
+    elif text.strip().isdigit():
+        value = int(text)
+    else:
+        raise UsageError(f"{key} takes a whole number, not {text!r}")
+    try:
+        return check_param(key, value)
+    except MalformedInput as e:
+        raise UsageError(e.message) from None
+
+
+def propose_param(
+    name: Annotated[
+        str, typer.Argument(help="Parameter name (see `nnet econ params`, GET /params).")
+    ],
+    value: Annotated[str, typer.Argument(help="New value: NNET for amounts, 33.4% for shares.")],
+    deposit: DepositOpt = "",
+    description: DescriptionOpt = "",
+) -> dict[str, str]:
+    """Propose a new value for a governance parameter; bounds are checked now and when enforced.
+
+    Example: nnet vote propose param gov_voting_epochs 4 --deposit 100 --send
+    """
+    v = parse_param_value(name, value)
+    return _proposal(
+        "param", f"set {name} to {value}", description, deposit, key=name, value=str(v)
+    )
+
+
+def propose_text(
+    title: Annotated[str, typer.Argument(help="What the proposal says.")],
+    deposit: DepositOpt = "",
+    description: DescriptionOpt = "",
+) -> dict[str, str]:
+    """Propose a signalling text; passing it changes nothing on chain.
+
+    Example: nnet vote propose text "Fund a CIFAR-100 benchmark" --deposit 100 | nnet send
+    """
+    return _proposal("text", title, description, deposit)
+
+
+def propose_spend(
+    to: Annotated[str, typer.Argument(help="Recipient address.")],
+    amount: Annotated[str, typer.Argument(help="Amount in NNET from the treasury pool.")],
+    deposit: DepositOpt = "",
+    description: DescriptionOpt = "",
+) -> dict[str, str]:
+    """Propose a grant from the ecosystem/treasury pool to an address.
+
+    Example: nnet vote propose spend 0x8ba1f109551bD432803012645Ac136ddd64DBA72 5000 --deposit 100
+    """
+    addr = normalize_address(to, "recipient")
+    units = str(parse_amount(amount))
+    title = f"spend {amount} NNET to {addr}"
+    return _proposal("spend", title, description, deposit, to=addr, amount=units)
+
+
+def propose_sequencer(
+    address: Annotated[str, typer.Argument(help="Address of the new sequencer.")],
+    deposit: DepositOpt = "",
+    description: DescriptionOpt = "",
+) -> dict[str, str]:
+    """Propose a new sequencer for the v1 chain (the node holding that key takes over).
+
+    Example: nnet vote propose sequencer 0x8ba1f109551bD432803012645Ac136ddd64DBA72 --deposit 100
+    """
+    addr = normalize_address(address, "sequencer")
+    return _proposal("sequencer", f"make {addr} the sequencer", description, deposit, address=addr)
+
+
+def deposit(
+    proposal: IdArg,
+    amount: Annotated[str, typer.Argument(help="Amount in NNET.")],
+) -> dict[str, Any]:
+    """Add to a proposal's deposit; voting opens once it reaches the minimum.
+
+    Example: nnet vote deposit 3 50 --send
+    """
+    return {"proposal": proposal, "amount": str(parse_amount(amount))}
+
+
+def _vote_maker(option: str):  # type: ignore[no-untyped-def]
+    def make(proposal: IdArg) -> dict[str, Any]:
+        return {"proposal": proposal, "option": option}
+
+    make.__doc__ = (
+        f"Vote {option} on a proposal; vote again to change it until voting ends.\n\n"
+        f"Example: nnet vote {option} 7 | nnet send"
+    )
+    make.__name__ = f"vote_{option}"
+    return make
+
+
+tx_command(propose_app, "param", "gov.propose", propose_param)
+tx_command(propose_app, "text", "gov.propose", propose_text)
+tx_command(propose_app, "spend", "gov.propose", propose_spend)
+tx_command(propose_app, "sequencer", "gov.propose", propose_sequencer)
+tx_command(app, "deposit", "gov.deposit", deposit)
+for _option in ("yes", "no", "abstain", "veto"):
+    tx_command(app, _option, "gov.vote", _vote_maker(_option))
+
+
+def _client(node: str | None):  # type: ignore[no-untyped-def]
+    from nnet.client import NodeClient
+
+    return NodeClient(resolve("node", node) or "")
+
+
+@app.command("list")
+def list_(
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only proposals in this status (e.g. voting).")
+    ] = None,
+    node: NodeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List proposals, newest first, with status and blocks left in their period.
+
+    Example: nnet vote list --status voting
+    """
+    with _client(node) as client:
+        props = client.get("/proposals", **({"status": status} if status else {}))["proposals"]
+    if want_json(as_json):
+        for p in props:
+            emit(p, as_json=True)
+        return
+    rows = [
+        (str(p["id"]), p["kind"], p["status"], str(p.get("blocks_left", "-")), p["title"])
+        for p in props
+    ]
+    print(table(rows, ("ID", "KIND", "STATUS", "BLOCKS LEFT", "TITLE")))
+
+
+@app.command("show")
+def show(proposal: IdArg, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a proposal: live tally, time left, and what would happen if voting ended now.
+
+    Example: nnet vote show 7
+    """
+    with _client(node) as client:
+        p = client.get(f"/proposals/{proposal}")
+    emit(p, as_json=want_json(as_json), human=_human)
+
+
+def _human(p: dict[str, Any]) -> str:
+    rows: dict[str, Any] = {
+        "id": p["id"],
+        "kind": p["kind"],
+        "title": p["title"],
+        "status": p["status"],
+        "proposer": p["proposer"],
+        "deposit": format_amount(int(p["deposit"])) + " NNET",
+    }
+    if "blocks_left" in p:
+        rows["ends at height"] = f"{p['period_ends_at_height']} ({p['blocks_left']} blocks left)"
+    tally = p.get("tally_if_ended_now") or p.get("tally")
+    if tally:
+        for option, power in tally["power"].items():
+            rows[f"power {option}"] = format_amount(int(power)) + " NNET"
+        label = "if it ended now" if "tally_if_ended_now" in p else "outcome"
+        rows[label] = f"{tally['outcome']} ({tally['reason']})"
+    if p.get("effective_height") is not None:
+        rows["in force from"] = f"height {p['effective_height']}"
+    return pairs(rows)
