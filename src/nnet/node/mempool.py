@@ -7,8 +7,9 @@ without gaps, and balance and stake are what is left after the pending ones. Not
 re-implements a chain rule.
 
 After a block commits, included entries leave, and the overlay is rebuilt by re-applying the
-remaining entries to the new state (no signature check: each was verified when admitted); any
-entry that no longer applies is stale and evicted, along with the later entries of its sender.
+remaining entries to the new state (no signature check: each was verified when admitted), in
+order; any entry that no longer applies (its nonce was used by another tx, its funds are gone) is
+stale and evicted. A sender's later entries stay if they still apply.
 """
 
 from __future__ import annotations
@@ -70,15 +71,10 @@ class Mempool:
             self.entries.pop("0x" + h.hex(), None)
         self.overlay = Overlay(self.base)
         evicted: list[str] = []
-        dead_senders: set[str] = set()
-        for hash_hex, ptx in list(self.entries.items()):
-            if ptx.tx.sender in dead_senders:
-                evicted.append(hash_hex)
-                continue
+        for hash_hex, ptx in self.entries.items():
             try:
                 process_tx(self.overlay, ptx.tx, ptx.hash, ctx, verify=False)
             except InvalidTx:
-                dead_senders.add(ptx.tx.sender)
                 evicted.append(hash_hex)
         for hash_hex in evicted:
             del self.entries[hash_hex]

@@ -36,7 +36,7 @@ from nnet.encoding import strict_loads
 from nnet.errors import NnetError, UsageError
 from nnet.node.core import Node, NodeConfig
 
-__all__ = ["DaemonOptions", "load_genesis", "load_signer", "parse_listen", "run_daemon"]
+__all__ = ["Daemon", "DaemonOptions", "load_genesis", "load_signer", "parse_listen", "run_daemon"]
 
 SEQUENCER_KEY = "sequencer"
 PASSWORD_FILE = "sequencer.password"
@@ -140,45 +140,64 @@ async def produce_blocks(node: Node, block_time_s: float) -> None:
         last_block = now
 
 
-def run_daemon(opts: DaemonOptions) -> None:
-    """Serve until SIGTERM/SIGINT. Blocks the calling thread."""
-    from nnet.node.app import make_app
-    from nnet.store.chaindb import ChainDB
+class Daemon:
+    """An opened node bound to its socket, ready to `run` (tests run it on a thread)."""
 
-    opts.home.mkdir(parents=True, exist_ok=True)
-    genesis = load_genesis(opts.genesis_path)
-    signer = load_signer(opts.home, genesis)
-    if signer is None and not opts.peers:
-        raise UsageError(
-            f"this home ({opts.home}) has no sequencer key for {genesis.sequencer} and no --peer",
-            hint="run it where `nnet devnet init` put the key, or follow it with --peer URL",
-        )
-    db = ChainDB(opts.home / "chain.db")
-    try:
-        node = Node(
-            db,
-            genesis,
-            signer=signer,
-            config=NodeConfig(block_time_s=opts.block_time_s, peers=list(opts.peers)),
-        )
-        sock = _bind(opts.host, opts.port)
-        host, port = sock.getsockname()[:2]
-        url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-        forward = None
-        if signer is None:
-            from nnet.node.sync import Replica
+    def __init__(self, opts: DaemonOptions) -> None:
+        from nnet.node.app import make_app
+        from nnet.store.chaindb import ChainDB
 
-            replica = Replica(node, opts.peers)
-            forward = replica.forward
-        app = make_app(node, forward=forward)
-        config = uvicorn.Config(
+        opts.home.mkdir(parents=True, exist_ok=True)
+        genesis = load_genesis(opts.genesis_path)
+        signer = load_signer(opts.home, genesis)
+        if signer is None and not opts.peers:
+            raise UsageError(
+                f"this home ({opts.home}) has no sequencer key for {genesis.sequencer} "
+                "and no --peer",
+                hint="run it where `nnet devnet init` put the key, or follow it with --peer URL",
+            )
+        self.opts = opts
+        self.db = ChainDB(opts.home / "chain.db")
+        try:
+            config = NodeConfig(block_time_s=opts.block_time_s, peers=list(opts.peers))
+            self.node = Node(self.db, genesis, signer=signer, config=config)
+            self.replica = None
+            if signer is None:
+                from nnet.node.sync import Replica
+
+                self.replica = Replica(self.node, opts.peers)
+            app = make_app(self.node, forward=self.replica.forward if self.replica else None)
+            self.sock = _bind(opts.host, opts.port)
+        except BaseException:
+            self.db.close()
+            raise
+        host, port = self.sock.getsockname()[:2]
+        self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+        uv_config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
         )
-        server = _DaemonServer(config, node, opts, url, None if signer else replica)
-        server.run(sockets=[sock])
-    finally:
-        db.close()
-        _remove_daemon_json(opts.home / "daemon.json")
+        self.server = _DaemonServer(uv_config, self.node, opts, self.url, self.replica)
+
+    @property
+    def started(self) -> bool:
+        return bool(self.server.started)
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (or `stop`); then close the database, remove daemon.json."""
+        try:
+            self.server.run(sockets=[self.sock])
+        finally:
+            self.sock.close()
+            self.db.close()
+            _remove_daemon_json(self.opts.home / "daemon.json")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def run_daemon(opts: DaemonOptions) -> None:
+    """Serve until SIGTERM/SIGINT. Blocks the calling thread."""
+    Daemon(opts).run()
 
 
 def _bind(host: str, port: int) -> socket.socket:
