@@ -60,3 +60,16 @@ def test_unknown_spec_lists_known_names() -> None:
     with pytest.raises(UsageError) as e:
         get_param_spec("apy")
     assert "max_apy" in (e.value.hint or "")
+
+
+def test_docs_describe_every_parameter_with_its_default() -> None:
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "economics.md"
+    text = doc.read_text(encoding="utf-8")
+    for spec in PARAM_SPECS:
+        row = next((ln for ln in text.splitlines() if ln.startswith(f"| `{spec.name}` |")), None)
+        assert row is not None, f"docs/economics.md has no row for {spec.name}"
+        default = row.split("|")[2].strip().replace(",", "")
+        if "^" not in default:
+            assert default == spec.render(spec.default), spec.name
