@@ -1,0 +1,156 @@
+"""`nnet train`, `nnet prove`, `nnet verify` as users run them: in process, and as real pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nnet.keys import KeyStore
+from nnet.proof.rundir import RunDir
+from nnet.proof.spec import load_spec
+from nnet.proof.trainer import train
+
+from .conftest import WriteSpec
+
+REPO = Path(__file__).resolve().parents[2]
+MNIST = REPO.parent / "shared" / "data" / "mnist-t10k"
+NNET = [sys.executable, "-m", "nnet"]
+
+
+@pytest.fixture
+def key(nnet_home: Path, password: str) -> str:
+    return KeyStore(nnet_home).create("prover", password, light=True).address
+
+
+def test_train_prove_verify_in_process(run_cli, key: str, tiny_spec: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    r = run_cli("train", str(tiny_spec), "-o", str(out), "--json")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["checkpoints"] == 7 and "heldout_accuracy" in summary
+    assert "step 60/60" in r.stderr  # progress goes to stderr, data to stdout
+    r = run_cli("prove", str(out))
+    assert r.exit_code == 0, r.stderr
+    proof = json.loads(r.stdout)
+    assert proof["prover"] == key and len(r.stdout) < 1200
+    r = run_cli("verify", "-", "--run", str(out), "--seed", "ab", input=r.stdout)
+    assert r.exit_code == 0, r.stderr
+    att = json.loads(r.stdout)
+    assert att["verdict"] == "accept" and att["verifier"] == key
+    assert att["challenge"]["seed"] == "0xab"
+    assert "accept" in r.stderr and "held-out accuracy" in r.stderr
+    # a tampered proof: exit 1, every reason on stderr and in the signed attestation
+    bad = json.dumps(
+        {**proof, "dataset": "bafkreide5semuafsnds3ugrvm6fbwuyw2ijpj43gwjdxemstjkfozi37hq"}
+    )
+    r = run_cli("verify", "-", "--run", str(out), "-Q", "1", input=bad)
+    assert r.exit_code == 1
+    att = json.loads(r.stdout)
+    assert att["verdict"] == "reject"
+    assert any(x.startswith("signature") for x in att["reasons"])
+    assert any(x.startswith("dataset") for x in att["reasons"])
+    assert "reject: dataset" in r.stderr
+
+
+def test_usage_errors(run_cli, key: str, write_spec: WriteSpec, tmp_path: Path) -> None:
+    bad = write_spec("typo", optimizer={"mometum": 0.9})
+    r = run_cli("train", str(bad), "-o", str(tmp_path / "x"))
+    assert r.exit_code == 2 and "optimizer.mometum" in r.stderr
+    assert not (tmp_path / "x").exists()
+    r = run_cli("prove", str(tmp_path / "nowhere"))
+    assert r.exit_code == 2 and "not a run directory" in r.stderr
+    r = run_cli("verify", "-", input="{}")
+    assert r.exit_code == 2 and "--run" in r.stderr
+    r = run_cli("verify", "-", "--run", str(tmp_path), input="not json")
+    assert r.exit_code == 2
+    r = run_cli("verify", "-", "--run", str(tmp_path), input='{"kind": "nnet.proof"}')
+    assert r.exit_code == 2 and "proof lacks" in r.stderr
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "NNET_HOME": str(home), "NNET_PASSWORD": "correct horse"}
+
+
+def test_prove_does_not_import_torch(key: str, honest_run: RunDir, nnet_home: Path) -> None:
+    code = (
+        "import sys; from nnet.cli import main\n"
+        "try:\n    main(['prove', sys.argv[1]])\nexcept SystemExit as e:\n    assert not e.code\n"
+        "assert 'torch' not in sys.modules, 'prove imported torch'\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(honest_run.root)],
+        env=_env(nnet_home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["kind"] == "nnet.proof"
+
+
+def test_ctrl_c_leaves_a_resumable_run(
+    key: str, write_spec: WriteSpec, tmp_path: Path, nnet_home: Path
+) -> None:
+    spec = write_spec("long", job={"steps": 4000}, checkpoint={"every": 100, "keep_every": 10})
+    out = tmp_path / "long"
+    proc = subprocess.Popen(
+        [*NNET, "train", str(spec), "-o", str(out), "-q"],
+        env=_env(nnet_home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out / "ckpt" / "000002.safetensors").exists():
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("training finished before the interrupt arrived")
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    assert not RunDir(out).read_manifest()["complete"]
+    r = subprocess.run(
+        [*NNET, "train", str(spec), "-o", str(out), "--resume", "-q"],
+        env=_env(nnet_home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    train(load_spec(spec), tmp_path / "straight")
+    assert RunDir(out).read_leaves() == RunDir(tmp_path / "straight").read_leaves()
+    assert (
+        RunDir(out).read_manifest()["final"]
+        == RunDir(tmp_path / "straight").read_manifest()["final"]
+    )
+
+
+@pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST test set not found at {MNIST}")
+def test_mnist_example_pipe_accepts_with_real_accuracy(
+    key: str, tmp_path: Path, nnet_home: Path
+) -> None:
+    """The issue's done-when line, as a shell runs it."""
+    run = tmp_path / "run"
+    example = REPO / "examples" / "mnist.toml"
+    line = f"nnet train {example} -o {run} -q && nnet prove {run} | nnet verify - --run {run}"
+    bindir = str(Path(sys.executable).parent)
+    env = {**_env(nnet_home), "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    r = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", line], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.strip()]
+    attestation = lines[-1]
+    assert attestation["verdict"] == "accept"
+    accuracy = float(attestation["metrics"]["heldout_accuracy"])
+    assert accuracy > 0.9, accuracy  # a real MLP on real digits
+    assert attestation["metrics"]["heldout_n"] == 2000
+    assert f"held-out accuracy {attestation['metrics']['heldout_accuracy']}" in r.stderr
