@@ -46,7 +46,6 @@ def checksum_address(raw20: bytes) -> str:
     return "0x" + "".join(cased)
 
 
-@lru_cache(maxsize=65536)  # nodes see the same senders again and again
 def normalize_address(text: object, field: str = "address") -> str:
     """Parse an address; refuse bad hex and a wrong EIP-55 checksum; return the checksummed form.
 
@@ -54,6 +53,11 @@ def normalize_address(text: object, field: str = "address") -> str:
     """
     if not isinstance(text, str) or not _ADDRESS_RE.match(text):
         raise MalformedInput(f"{field} {text!r} is not an address (0x + 40 hex digits)")
+    return _normalize_address_text(text, field)
+
+
+@lru_cache(maxsize=65536)  # nodes see the same senders again and again; str keys only
+def _normalize_address_text(text: str, field: str) -> str:
     body = text[2:]
     canonical = checksum_address(bytes.fromhex(body))
     if body not in (body.lower(), body.upper()) and canonical != text:
