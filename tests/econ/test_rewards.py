@@ -28,6 +28,15 @@ def test_two_stakers_share_in_proportion_and_claim_once() -> None:
     assert process_claim(acc, bob)[0] == 600
 
 
+def test_method_helpers_match_the_functions() -> None:
+    acc = RewardAccumulator().accrue(900, 300)
+    assert acc == process_accrual(RewardAccumulator(), 900, 300)
+    assert acc.pending(100, 0) == 300
+    paid, snapshot = acc.claim(100, 0)
+    assert (paid, snapshot) == (300, acc.reward_per_stake)
+    assert acc.claim(100, snapshot) == (0, snapshot)
+
+
 def test_remainder_is_carried_not_lost() -> None:
     stake = 7 * ACC_SCALE  # so large that one base unit is less than one scaled step per stake
     acc = RewardAccumulator()

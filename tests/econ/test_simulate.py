@@ -59,7 +59,7 @@ def test_governance_change_applies_in_its_year() -> None:
 
 def test_rows_every_n_epochs_and_bad_options() -> None:
     rows = list(run_simulation(SimOptions("adoption", years=2, every=5, params=FAST)))
-    assert [r["epoch"] for r in rows] == [5, 10, 15, 20, 24]
+    assert [r["epoch"] for r in rows] == [5, 10, 12, 15, 20, 24]  # and each year end
     with pytest.raises(UsageError, match="unknown scenario"):
         list(run_simulation(SimOptions("boom", years=1, params=FAST)))
     with pytest.raises(UsageError, match="years"):

@@ -46,6 +46,19 @@ class RewardAccumulator:
     def to_dict(self) -> dict[str, str]:
         return {"reward_per_stake": str(self.reward_per_stake), "carry": str(self.carry)}
 
+    def accrue(self, total_reward: int, total_stake: int) -> RewardAccumulator:
+        """The accumulator after spreading `total_reward` over `total_stake` (process_accrual)."""
+        return process_accrual(self, total_reward, total_stake)
+
+    def pending(self, stake: int, snapshot: int) -> int:
+        """What a stake last settled at `snapshot` can claim now (get_pending_reward)."""
+        return get_pending_reward(self, StakePosition(stake, snapshot))
+
+    def claim(self, stake: int, snapshot: int) -> tuple[int, int]:
+        """(amount paid, new snapshot) for a claim (process_claim)."""
+        paid, position = process_claim(self, StakePosition(stake, snapshot))
+        return paid, position.snapshot
+
     @classmethod
     def from_dict(cls, data: dict[str, str]) -> RewardAccumulator:
         try:

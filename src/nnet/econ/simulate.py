@@ -140,7 +140,7 @@ def _pct(value: Fraction) -> str:
 def run_simulation(
     options: SimOptions, progress: Callable[[int, int], None] | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Yield one row (dict of strings and ints) every `every` epochs and at the last epoch."""
+    """Yield one row (dict of strings and ints) every `every` epochs and at each year end."""
     if not 1 <= options.years <= 1000:
         raise UsageError("--years must be between 1 and 1000")
     scenario = get_scenario(options.scenario)
@@ -205,7 +205,7 @@ def run_simulation(
             raise AssertionError(f"supply cap passed at epoch {epoch}")
         if progress is not None:
             progress(epoch + 1, total_epochs)
-        if (epoch + 1) % every and epoch + 1 != total_epochs:
+        if (epoch + 1) % every and (epoch + 1) % epy:  # every N epochs, and each year end
             continue
         rewards = outcome.staking_reward + outcome.gpu_reward
         from_fees = outcome.funding.fees_to_staking + outcome.funding.fees_to_gpu
