@@ -40,6 +40,9 @@ def test_status_params_openapi(running: RunningNode) -> None:
     assert status["epoch_blocks"] == 10 and status["peers"] == []
     params = running.http.get("/params").json()
     assert params["epoch_blocks"]["value"] == 10 and params["epoch_blocks"]["min"] == 2
+    # other capabilities' endpoints are mounted on the same app
+    assert running.http.get("/proposals").json() == {"proposals": []}
+    assert running.http.get("/blobs").status_code == 200
     spec = running.http.get("/openapi.json").json()
     assert {
         "/status",

@@ -70,7 +70,7 @@ def test_fuzz_post_txs(running: RunningNode) -> None:
     snapshot = {u.address: running.http.get(f"/accounts/{u.address}").json() for u in running.users}
 
     @settings(
-        max_examples=150,
+        max_examples=120,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )

@@ -13,14 +13,14 @@ refused answers 4xx {"error", "code", "results"}, so a one-off `curl -d @tx.json
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from nnet.errors import MalformedInput, NnetError
 from nnet.node.core import Node
@@ -66,8 +66,11 @@ def _int_param(value: str | None, name: str, default: int) -> int:
     return int(value)
 
 
-def make_app(node: Node, *, forward: Forward | None = None) -> Starlette:
-    """The Starlette app serving `node`. A replica passes `forward` to send POST /txs onward."""
+def make_app(
+    node: Node, *, forward: Forward | None = None, extra_routes: Sequence[BaseRoute] = ()
+) -> Starlette:
+    """The Starlette app serving `node`. A replica passes `forward` to send POST /txs onward;
+    `extra_routes` are other capabilities' endpoints (governance reads, the blob store)."""
 
     async def status(request: Request) -> Response:
         return JSONResponse(node.status())
@@ -129,6 +132,7 @@ def make_app(node: Node, *, forward: Forward | None = None) -> Starlette:
         Route("/accounts/{address}", get_account, methods=["GET"]),
         Route("/params", get_params, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *extra_routes,
     ]
     return Starlette(
         routes=routes,

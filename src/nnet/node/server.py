@@ -166,7 +166,11 @@ class Daemon:
                 from nnet.node.sync import Replica
 
                 self.replica = Replica(self.node, opts.peers)
-            app = make_app(self.node, forward=self.replica.forward if self.replica else None)
+            app = make_app(
+                self.node,
+                forward=self.replica.forward if self.replica else None,
+                extra_routes=_capability_routes(self.node, opts.home),
+            )
             self.sock = _bind(opts.host, opts.port)
         except BaseException:
             self.db.close()
@@ -198,6 +202,15 @@ class Daemon:
 def run_daemon(opts: DaemonOptions) -> None:
     """Serve until SIGTERM/SIGINT. Blocks the calling thread."""
     Daemon(opts).run()
+
+
+def _capability_routes(node: Node, home: Path) -> list[Any]:
+    """Endpoints of other capabilities, served by the same app: governance reads, blobs."""
+    from nnet.node.blobs_api import blob_routes
+    from nnet.node.gov_api import gov_routes
+    from nnet.store.blobs import BlobStore
+
+    return [*gov_routes(node), *blob_routes(BlobStore(home / "blobs"))]
 
 
 def _bind(host: str, port: int) -> socket.socket:
