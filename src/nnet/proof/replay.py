@@ -40,9 +40,14 @@ def compute_init(
 
 
 def open_checkpoint(
-    run: RunDir, spec: JobSpec, data: Dataset, index: int
+    run: RunDir,
+    spec: JobSpec,
+    data: Dataset,
+    index: int,
+    near: tuple[int, dict[str, torch.Tensor]] | None = None,
 ) -> tuple[dict[str, torch.Tensor], int]:
-    """Checkpoint `index` from disk, or regenerated from the nearest earlier retained one.
+    """Checkpoint `index` from disk, or regenerated from the nearest earlier state: a retained
+    file, or `near` (an earlier checkpoint already opened and checked), whichever is closer.
 
     Returns the tensors and how many steps regenerating them took (0 when read from disk).
     """
@@ -50,16 +55,17 @@ def open_checkpoint(
     if path.exists():
         return read_checkpoint(path), 0
     steps_at = spec.checkpoint_steps()
-    for earlier in range(index - 1, -1, -1):
-        source = run.checkpoint_path(earlier)
-        if source.exists():
-            start = read_checkpoint(source)
-            return replay_segment(spec, data, start, steps_at[index]), steps_at[index] - int(
-                start["meta.step"][0]
-            )
-    raise NotFound(
-        f"checkpoint {index} is not on disk and no earlier checkpoint is left to regenerate it"
-    )
+    earlier = next((i for i in range(index - 1, -1, -1) if run.checkpoint_path(i).exists()), -1)
+    if near is not None and earlier < near[0] < index:
+        start = near[1]
+    elif earlier >= 0:
+        start = read_checkpoint(run.checkpoint_path(earlier))
+    else:
+        raise NotFound(
+            f"checkpoint {index} is not on disk and no earlier one is left to regenerate it"
+        )
+    regenerated = replay_segment(spec, data, start, steps_at[index])
+    return regenerated, steps_at[index] - int(start["meta.step"][0])
 
 
 def _is_state_float(name: str, t: torch.Tensor) -> bool:

@@ -199,7 +199,8 @@ class _Judge:
 
     def _open_uncached(self, index: int) -> dict[str, torch.Tensor] | None:
         try:
-            tensors, regen = open_checkpoint(self.run, self.spec, self.data, index)
+            near = self._last if self._last is not None and self._last[1] is not None else None
+            tensors, regen = open_checkpoint(self.run, self.spec, self.data, index, near)  # type: ignore[arg-type]
             path = self.run.get_merkle_path(index)
         except (NnetError, IndexError, OSError, ValueError) as e:
             msg = e.message if isinstance(e, NnetError) else str(e)
