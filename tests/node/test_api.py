@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -21,6 +22,11 @@ def post_ndjson(running: RunningNode, *txs):  # type: ignore[no-untyped-def]
     return running.http.post(
         "/txs", content=ndjson(*txs), headers={"content-type": "application/x-ndjson"}
     )
+
+
+def test_listening_socket_is_tcp_so_asyncio_disables_nagle(running: RunningNode) -> None:
+    # with proto 0, accepted sockets keep Nagle on and each keep-alive response stalls ~40 ms
+    assert running.daemon.sock.proto == socket.IPPROTO_TCP
 
 
 def test_status_params_openapi(running: RunningNode) -> None:
