@@ -39,7 +39,7 @@ from nnet.chain.accounts import (
 )
 from nnet.chain.governance import process_gov_deposit, process_gov_propose, process_gov_vote
 from nnet.chain.params import get_param
-from nnet.crypto import recover_address
+from nnet.crypto import checksum_address, recover_raw_address
 from nnet.errors import InvalidTx, VerificationFailed
 from nnet.tx import Tx
 
@@ -74,12 +74,13 @@ def verify_tx_signature(tx: Tx, tx_hash: bytes) -> None:
     if not tx.sig:
         raise InvalidTx("transaction is not signed", code="bad_signature")
     try:
-        signer = recover_address(tx_hash, tx.sig)
+        signer = recover_raw_address(tx_hash, tx.sig)
     except VerificationFailed as e:
         raise InvalidTx(f"bad signature: {e.message}", code="bad_signature") from None
-    if signer != tx.sender:
+    if signer != bytes.fromhex(tx.sender[2:]):
         raise InvalidTx(
-            f"signature recovers to {signer}, not to the sender {tx.sender}", code="bad_signature"
+            f"signature recovers to {checksum_address(signer)}, not to the sender {tx.sender}",
+            code="bad_signature",
         )
 
 

@@ -153,9 +153,17 @@ class Node:
             tx = parse_tx(obj)
             h = tx.signing_hash
             hash_hex = "0x" + h.hex()
-            if self.db.get_tx_height(hash_hex) is not None:
-                raise InvalidTx(f"transaction {hash_hex} is already committed", code="duplicate")
-            self.mempool.admit(PendingTx(tx, h, hash_hex), self.next_context())
+            try:
+                self.mempool.admit(PendingTx(tx, h, hash_hex), self.next_context())
+            except InvalidTx as e:
+                # a committed tx fails on its used nonce; say what really happened (the lookup
+                # only runs for refused txs, so it costs the hot path nothing)
+                if e.code == "bad_nonce" and (height := self.db.get_tx_height(hash_hex)):
+                    raise InvalidTx(
+                        f"transaction {hash_hex} is already committed at height {height}",
+                        code="duplicate",
+                    ) from None
+                raise
         except NnetError as e:
             return {"error": e.one_line(), "code": e.code}
         return {"hash": hash_hex, "status": "pending"}
