@@ -118,17 +118,21 @@ def run_client(url: str, mode: str, path: str, out: str, threads: int) -> None:
     done.wait(timeout=120)
     t_end = max(seen_at) if any(seen_at) else time.perf_counter()
     latencies = [s - a for s, a in zip(seen_at, sent_at, strict=True) if s]
-    Path(out).write_text(json.dumps({
-        "txs": len(lines),
-        "refused": refused[0],
-        "committed": len(latencies),
-        "submit_s": t_sent - t0,
-        "submit_tx_per_s": len(lines) / (t_sent - t0),
-        "commit_s": t_end - t0,
-        "committed_tx_per_s": len(latencies) / (t_end - t0),
-        "latency_p50_ms": 1000 * statistics.median(latencies) if latencies else None,
-        "latency_p99_ms": 1000 * _percentile(latencies, 0.99) if latencies else None,
-    }))
+    Path(out).write_text(
+        json.dumps(
+            {
+                "txs": len(lines),
+                "refused": refused[0],
+                "committed": len(latencies),
+                "submit_s": t_sent - t0,
+                "submit_tx_per_s": len(lines) / (t_sent - t0),
+                "commit_s": t_end - t0,
+                "committed_tx_per_s": len(latencies) / (t_end - t0),
+                "latency_p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+                "latency_p99_ms": 1000 * _percentile(latencies, 0.99) if latencies else None,
+            }
+        )
+    )
 
 
 def _get_json(u: Any, path: str) -> Any:
@@ -144,8 +148,9 @@ def _sign_load(senders: list[Any], per_sender: int, start_nonce: int, to: str) -
     out = []
     for n in range(start_nonce, start_nonce + per_sender):
         for secret, address in senders:
-            tx = build_tx("nnet-devnet", "transfer", address, n, 1000,
-                          {"to": to, "amount": "1000000000"}).signed(secret)
+            tx = build_tx(
+                "nnet-devnet", "transfer", address, n, 1000, {"to": to, "amount": "1000000000"}
+            ).signed(secret)
             out.append(json.dumps(tx.to_dict(), separators=(",", ":")))
     return out
 
@@ -172,8 +177,9 @@ def _client(url: str, mode: str, lines: list[str], tmp: Path, threads: int = 4) 
     load = tmp / f"{mode}.ndjson"
     load.write_text("\n".join(lines) + "\n")
     out = tmp / f"{mode}.json"
-    subprocess.run([PY, __file__, "_client", url, mode, str(load), str(out), str(threads)],
-                   check=True)
+    subprocess.run(
+        [PY, __file__, "_client", url, mode, str(load), str(out), str(threads)], check=True
+    )
     return dict(json.loads(out.read_text()))
 
 
@@ -203,8 +209,75 @@ def _replay(home: Path) -> dict[str, Any]:
     elapsed = time.perf_counter() - t0
     assert state.data == db.load_state(), "replay diverged from the stored state"
     db.close()
-    return {"blocks": height, "txs": txs, "replay_s": elapsed, "replay_tx_per_s": txs / elapsed,
-            "read_and_parse_s": read_s}
+    return {
+        "blocks": height,
+        "txs": txs,
+        "replay_s": elapsed,
+        "replay_tx_per_s": txs / elapsed,
+        "read_and_parse_s": read_s,
+    }
+
+
+def _breakdown(tmp: Path, senders: list[Any], sink: str, n_per_sender: int) -> dict[str, float]:
+    """Where a transaction's time goes, in-process (no HTTP, no profiler): us per tx per stage."""
+    from nnet.chain.genesis import make_devnet_genesis
+    from nnet.crypto import keccak256, recover_raw_address
+    from nnet.encoding import UNIT, strict_loads
+    from nnet.node.core import Node
+    from nnet.store.chaindb import ChainDB
+    from nnet.tx import parse_tx
+
+    seq = keccak256(b"bench-breakdown-seq")
+    from nnet.crypto import address_of_private_key
+
+    genesis = make_devnet_genesis(
+        "nnet-devnet",
+        address_of_private_key(seq),
+        time_ms=0,
+        fund={a: 10**5 * UNIT for _, a in senders},
+    )
+    node = Node(ChainDB(tmp / "breakdown.db"), genesis, signer=seq)
+    lines = _sign_load(senders, n_per_sender, 0, sink)
+    n = len(lines)
+    out: dict[str, float] = {}
+
+    def stage(name: str, fn: Any) -> Any:
+        t = time.perf_counter()
+        result = fn()
+        out[name] = 1e6 * (time.perf_counter() - t) / n
+        return result
+
+    objs = stage("strict_loads", lambda: [strict_loads(x) for x in lines])
+    txs = stage("parse_tx (shape, EIP-55)", lambda: [parse_tx(o) for o in objs])
+    hashes = stage("signing_hash (JCS + keccak)", lambda: [t.signing_hash for t in txs])
+    stage(
+        "signature recovery",
+        lambda: [recover_raw_address(h, t.sig) for h, t in zip(hashes, txs, strict=True)],
+    )
+    body = ("\n".join(lines) + "\n").encode()
+    t = time.perf_counter()
+    results = node.submit_body(body, "application/x-ndjson").results
+    out["admission total (all of the above + mempool)"] = 1e6 * (time.perf_counter() - t) / n
+    assert all("hash" in r for r in results)
+    t = time.perf_counter()
+    from nnet.chain.block import build_block
+
+    result = build_block(
+        node.state,
+        node.head,
+        node.mempool.candidates(),
+        time_ms=1,
+        proposer=node.sequencer,
+        secret=seq,
+        verified=True,
+    )
+    out["build_block (apply, roots, sign)"] = 1e6 * (time.perf_counter() - t) / n
+    t = time.perf_counter()
+    node.db.commit_block(result)
+    out["SQLite commit_block (one transaction)"] = 1e6 * (time.perf_counter() - t) / n
+    node.state.commit()
+    node.db.close()
+    return out
 
 
 def main() -> None:
@@ -230,13 +303,19 @@ def main() -> None:
         cmd = [PY, "-m", "nnet", "devnet", "init", "--json"]
         for a in fund:
             cmd += ["--fund", f"{a}=100000"]
-        subprocess.run(cmd, env={**os.environ, "NNET_HOME": str(home)}, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            cmd,
+            env={**os.environ, "NNET_HOME": str(home)},
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         t = time.perf_counter()
         bulk = _sign_load(senders, args.per_sender, 0, sink)
         per = max(1, args.single // len(senders))
         single = _sign_load(senders, per, args.per_sender, sink)
         sign_s = time.perf_counter() - t
+        breakdown = _breakdown(tmp, senders[:100], sink, 50)
         proc, url = _start_daemon(home, args.block_time, args.profile)
         try:
             ndjson = _client(url, "ndjson", bulk, tmp)
@@ -252,19 +331,27 @@ def main() -> None:
             "ndjson": ndjson,
             "single": {**one, "client_connections": args.threads},
             "replay": replay,
+            "breakdown_us_per_tx": breakdown,
         }
         if args.json:
             print(json.dumps(result, indent=2))
         else:
             for name in ("ndjson", "single"):
                 r = result[name]
-                print(f"{name:7s}: {r['committed']}/{r['txs']} committed, "
-                      f"{r['committed_tx_per_s']:.0f} tx/s committed "
-                      f"(submit {r['submit_tx_per_s']:.0f} tx/s), latency p50 "
-                      f"{r['latency_p50_ms']:.0f} ms p99 {r['latency_p99_ms']:.0f} ms, "
-                      f"refused {r['refused']}")
-            print(f"replay : {replay['txs']} txs in {replay['blocks']} blocks, "
-                  f"{replay['replay_tx_per_s']:.0f} tx/s")
+                print(
+                    f"{name:7s}: {r['committed']}/{r['txs']} committed, "
+                    f"{r['committed_tx_per_s']:.0f} tx/s committed "
+                    f"(submit {r['submit_tx_per_s']:.0f} tx/s), latency p50 "
+                    f"{r['latency_p50_ms']:.0f} ms p99 {r['latency_p99_ms']:.0f} ms, "
+                    f"refused {r['refused']}"
+                )
+            print(
+                f"replay : {replay['txs']} txs in {replay['blocks']} blocks, "
+                f"{replay['replay_tx_per_s']:.0f} tx/s"
+            )
+            print("in-process cost per tx (us):")
+            for stage_name, us in breakdown.items():
+                print(f"  {us:7.1f}  {stage_name}")
         if args.profile:
             import pstats
 
