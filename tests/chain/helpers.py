@@ -95,7 +95,9 @@ def make_devnet(
 
 
 def supply_accounted(state: State) -> int:
-    """Every unit the state holds: balances, pools, bonded, unbonding, pending rewards."""
+    """Every unit the state holds: balances, pools, bonded, unbonding, pending rewards, the
+    staking reward escrow, fees awaiting the epoch end, governance deposits held, and the
+    marketplace's job escrows and node collateral."""
     total = 0
     for key, value in state.data.items():
         if key.startswith("account/"):
@@ -104,4 +106,12 @@ def supply_accounted(state: State) -> int:
             total += value
         elif key.startswith("stake/"):
             total += value["bonded"] + sum(a for a, _ in value["unbonding"])
+        elif key in ("reward_escrow", "epoch_fees"):
+            total += value
+        elif key.startswith("proposal/") and "deposit_outcome" not in value:
+            total += value["deposit"]
+        elif key.startswith("job/"):  # marketplace: fee escrow of an unsettled job
+            total += value["escrow"]
+        elif key.startswith("node/"):  # marketplace: node collateral (free and locked)
+            total += value["collateral"]
     return total

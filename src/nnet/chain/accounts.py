@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from nnet.econ.rewards import RewardAccumulator, StakePosition, get_pending_reward
 from nnet.errors import InvalidTx
 
 __all__ = [
@@ -18,11 +19,15 @@ __all__ = [
     "account_key",
     "decrease_balance",
     "get_account",
+    "get_accrued_staking_reward",
     "get_balance",
     "get_nonce",
     "get_pending_rewards",
     "get_pool",
+    "get_reward_acc",
+    "get_reward_snapshot",
     "get_stake",
+    "get_stored_rewards",
     "get_supply",
     "get_total_bonded",
     "increase_balance",
@@ -115,6 +120,35 @@ def set_pool(state: StateLike, name: str, amount: int) -> None:
     state.put(f"pool/{name}", amount)
 
 
-def get_pending_rewards(state: StateLike, address: str) -> int:
-    """Rewards accrued to `address` and not yet claimed (the econ layer credits `reward/<addr>`)."""
+def get_stored_rewards(state: StateLike, address: str) -> int:
+    """Rewards already settled to `address`: GPU rewards, and staking rewards settled at a stake
+    change (`reward/<addr>`)."""
     return int(state.get(f"reward/{address}") or 0)
+
+
+def get_reward_acc(state: StateLike) -> RewardAccumulator:
+    """The global staking reward-per-stake accumulator (`reward_acc`; zero before any reward)."""
+    raw = state.get("reward_acc")
+    if raw is None:
+        return RewardAccumulator()
+    return RewardAccumulator(int(raw["reward_per_stake"]), int(raw["carry"]))
+
+
+def get_reward_snapshot(state: StateLike, address: str) -> int:
+    """The accumulator value at the staker's last settlement (`reward_snap/<addr>`; absent = 0,
+    right for genesis stakes because the accumulator starts at 0)."""
+    return int(state.get(f"reward_snap/{address}") or 0)
+
+
+def get_accrued_staking_reward(state: StateLike, address: str) -> int:
+    """Staking reward earned since the last settlement: bonded × (acc − snapshot), O(1)."""
+    bonded = int(get_stake(state, address)["bonded"])
+    if bonded == 0:
+        return 0
+    position = StakePosition(bonded, get_reward_snapshot(state, address))
+    return get_pending_reward(get_reward_acc(state), position)
+
+
+def get_pending_rewards(state: StateLike, address: str) -> int:
+    """Everything `address` can claim now: settled rewards plus staking reward accrued since."""
+    return get_stored_rewards(state, address) + get_accrued_staking_reward(state, address)

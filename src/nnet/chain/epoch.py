@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from nnet.chain.accounts import get_stake, increase_balance, set_stake
+from nnet.chain.economics import process_economics
 from nnet.chain.governance import process_governance
+from nnet.chain.market_settle import process_market_deadlines
 from nnet.chain.params import get_param
 
 __all__ = [
@@ -56,8 +58,13 @@ def process_unbonding_releases(state: Any, epoch: int) -> None:
     state.put(due_key, None)
 
 
+# Economics runs before governance: the epoch's rewards follow the parameters in force during the
+# epoch, and a parameter change passed in this tally is in force from the next epoch's first block
+# (its effective_height), so the first epoch-end that uses it is the next one.
 EPOCH_STEPS: list[tuple[str, EpochStep]] = [
     ("process_unbonding_releases", process_unbonding_releases),
+    ("process_market_deadlines", process_market_deadlines),  # before economics: verified work
+    ("process_economics", process_economics),
     ("process_governance", process_governance),
 ]
 

@@ -11,17 +11,28 @@ parameters as rows of PARAMS.
 | unbonding_epochs | count | 7       | 0   | 10_000    | full epochs unstaked tokens stay locked   |
 | min_fee          | units | 0       | 0   | 10**24    | smallest fee a transaction may pay        |
 | max_block_txs    | count | 20_000  | 1   | 1_000_000 | most transactions in one block            |
+| fee_proposer_ppm | ppm   | 0       | 0   | 1_000_000 | share of each fee paid to the proposer    |
+
+plus the `gov_*` rows of governance and one row per economic parameter of `nnet.econ.params`
+(PARAM_SPECS, same names and bounds, derived below, not copied): rates as "ppb" (parts per
+billion, 0.05 = 50_000_000), amounts as "units" (base units), counts as "count". The one bridge
+from these integers to `EconParams` is `chain.economics.get_econ_params`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Protocol
 
+from nnet.econ.params import PARAM_SPECS as ECON_PARAM_SPECS
+from nnet.econ.params import ParamSpec as EconParamSpec
 from nnet.errors import MalformedInput
 
 __all__ = [
+    "ECON_KINDS",
     "PARAMS",
+    "PPB",
     "ParamSpec",
     "StateReader",
     "check_param",
@@ -47,6 +58,52 @@ class ParamSpec:
     doc: str
 
 
+PPB = 10**9
+# econ kind -> chain kind: every econ rate is an exact multiple of 1e-9 (checked at import)
+ECON_KINDS = {"rate": "ppb", "amount": "units", "count": "count"}
+
+
+def _to_chain_int(spec: EconParamSpec, value: Fraction | int) -> int:
+    """An econ value as the integer the chain stores; refuses values finer than 1 ppb."""
+    scaled = Fraction(value) * (PPB if spec.kind == "rate" else 1)
+    if scaled.denominator != 1:
+        raise RuntimeError(f"econ parameter {spec.name} value {value} is not a whole chain integer")
+    return int(scaled)
+
+
+def _econ_row(spec: EconParamSpec) -> ParamSpec:
+    """The chain row of one economic parameter: the same name, default and bounds."""
+    return ParamSpec(
+        spec.name,
+        ECON_KINDS[spec.kind],
+        _to_chain_int(spec, spec.default),
+        _to_chain_int(spec, spec.min),
+        _to_chain_int(spec, spec.max),
+        f"{spec.meaning} [{spec.unit}]",
+    )
+
+
+_M = ParamSpec
+_MARKET_PARAMS = (
+    _M("market_max_verifiers", "count", 5, 1, 100, "most verifiers a job may ask for"),
+    _M("market_max_deadline_epochs", "count", 1_000, 0, 100_000, "longest claim deadline"),
+    _M("market_proof_epochs", "count", 2, 0, 10_000, "epochs after a claim to submit the proof"),
+    _M("market_open_epochs", "count", 1, 0, 10_000, "epochs after the challenge to open it"),
+    _M("market_attest_epochs", "count", 2, 0, 10_000, "epochs after the openings to attest"),
+    _M("market_challenge_q", "count", 4, 1, 10_000, "segments challenged per proof"),
+    _M("market_job_collateral_ppm", "ppm", 1_000_000, 0, 100_000_000, "collateral per fee"),
+    _M("market_min_job_collateral", "units", 10**18, 0, 10**27, "least collateral per job"),
+    _M("market_protocol_fee_ppm", "ppm", 20_000, 0, 500_000, "job fee share to the treasury"),
+    _M("market_verifier_fee_ppm", "ppm", 50_000, 0, 500_000, "job fee share to verifiers"),
+    _M("market_slash_ppm", "ppm", 1_000_000, 0, 1_000_000, "job collateral slashed on reject"),
+    _M("market_miss_slash_ppm", "ppm", 100_000, 0, 1_000_000, "slashed for a missed proof"),
+    _M("market_start_reputation", "count", 5_000, 0, 10_000, "reputation of a new node"),
+    _M("market_reputation_gain", "count", 100, 0, 10_000, "reputation per verified proof"),
+    _M("market_reputation_penalty", "count", 1_000, 0, 10_000, "reputation lost on a reject"),
+    _M("market_miss_reputation_penalty", "count", 250, 0, 10_000, "lost for a missed duty"),
+    _M("market_active_window_epochs", "count", 7, 1, 10_000, "window for active nodes (N_n)"),
+)
+
 PARAMS: dict[str, ParamSpec] = {
     p.name: p
     for p in (
@@ -56,6 +113,11 @@ PARAMS: dict[str, ParamSpec] = {
         ),
         ParamSpec("min_fee", "units", 0, 0, 10**24, "smallest fee a transaction may pay"),
         ParamSpec("max_block_txs", "count", 20_000, 1, 1_000_000, "most transactions in one block"),
+        # tokenomics (chain/economics.py): fees go to the epoch's reward funding; governance may
+        # give the block's proposer a cut first
+        ParamSpec(
+            "fee_proposer_ppm", "ppm", 0, 0, 1_000_000, "share of each fee paid to the proposer"
+        ),
         # governance (chain/governance.py, docs/governance.md); ppm = parts per million
         ParamSpec(
             "gov_deposit_epochs", "count", 2, 1, 10_000, "epochs a proposal may gather deposits"
@@ -79,6 +141,9 @@ PARAMS: dict[str, ParamSpec] = {
             1_000_000,
             "extra voting weight of a node at full reputation",
         ),
+        # the training marketplace (chain/market.py, docs/marketplace.md)
+        *_MARKET_PARAMS,
+        *(_econ_row(spec) for spec in ECON_PARAM_SPECS),
     )
 }
 

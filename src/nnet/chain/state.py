@@ -25,7 +25,25 @@ integers in decimal (`null` for a deleted key). Length prefixes make the encodin
 | account/<addr>          | {"balance": int, "nonce": int}                                 |
 | stake/<addr>            | {"bonded": int, "unbonding": [[amount, release_epoch], ...]}  |
 | unbond_due/<epoch>      | sorted addresses with unbonding entries released then (list)   |
-| reward/<addr>           | pending, claimable rewards (int)                               |
+| reward/<addr>           | settled, claimable rewards: GPU rewards, settled staking (int) |
+| reward_snap/<addr>      | F1 accumulator value at the staker's last settlement (int)     |
+| reward_acc              | {"reward_per_stake": int, "carry": int} (x 10^36)              |
+| reward_escrow           | staking rewards accrued and not yet settled (int)              |
+| epoch_fees              | tx fees collected this epoch, to fund rewards (int)            |
+| epoch_work/<epoch>      | {"demand": int, "compute": {addr: int}} verified (marketplace) |
+| active_nodes            | N_n, nodes with a verified proof in the window (marketplace)   |
+| inflation_ppb, minted   | minting rate (ppb/year), total minted (int)                    |
+| econ/last               | the last epoch's economics outcome (see chain/economics.py)    |
+| node/<addr>             | {"gpu", "env", "collateral", "locked", "reputation", ...}      |
+|                         | a registered compute node (chain/market.py)                    |
+| market/nodes            | sorted addresses of registered nodes (list)                    |
+| market/next_job         | the next job id (int)                                          |
+| market/pending          | job ids whose proof was included in the previous block (list)  |
+| job/<id>                | the job: status, escrow (int), deadlines, challenge, drawn,    |
+|                         | openings, attestations, settlement (chain/market.py)           |
+| proof/<id>              | {"doc": proof document, "hash": str, "height": int}            |
+| job_due/<epoch>         | job ids with a deadline ending in that epoch (list)            |
+| burned                  | total burned (int; supply already reduced)                     |
 """
 
 from __future__ import annotations

@@ -11,9 +11,14 @@ Checks, in this order, and raises InvalidTx with a `code` at the first that fail
 | 5    | the sender can pay the fee                             | insufficient_funds |
 | 6    | the type's processor accepts it (balance, stake)    | see each process_<type> |
 
-Fees: the sender pays `fee` to the block's proposer (the sequencer in v1). Paying the proposer,
-rather than burning, gives the sequencer an income from usage that does not depend on minting;
-the tokenomics layer can later redirect it with one line in `process_fee`.
+Fees: the sender pays `fee` into the epoch's reward funding (`epoch_fees`), less a cut for the
+block's proposer set by governance (`fee_proposer_ppm`, default 0). At epoch end the tokenomics
+(chain/economics.py) passes those fees to stakers and GPU nodes, and they count toward what is due,
+so as usage grows the protocol mints less: the whitepaper's shift from minting to fees. (The
+sequencer earns its share as a staker, like every other staker.)
+
+Staking rewards are pull-based (F1): a stake or unstake first settles the sender's accrued reward
+at the old stake, and `reward.claim` pays settled plus accrued rewards once, all O(1).
 
 A new transaction type adds a schema to nnet.tx.BODY_SCHEMAS and a processor to TX_PROCESSORS;
 a processor validates before it writes, and `process_tx` reverts the state to its mark if a
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nnet.chain import market
 from nnet.chain.accounts import (
     StateLike,
     account_key,
@@ -36,6 +42,11 @@ from nnet.chain.accounts import (
     get_total_bonded,
     increase_balance,
     set_stake,
+)
+from nnet.chain.economics import (
+    process_fee_collection,
+    process_reward_payout,
+    process_reward_settlement,
 )
 from nnet.chain.governance import process_gov_deposit, process_gov_propose, process_gov_vote
 from nnet.chain.params import get_param
@@ -62,6 +73,7 @@ class BlockContext:
     height: int
     epoch: int
     proposer: str
+    prev_hash: str = "0x" + "00" * 32  # the parent block's hash (the marketplace's challenges)
 
 
 def compute_tx_hash(tx: Tx) -> bytes:
@@ -130,11 +142,9 @@ def process_tx(
 
 
 def process_fee(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
-    """Credit the fee (already taken from the sender) to the proposer."""
-    if tx.fee == 0:
-        return []
-    increase_balance(state, ctx.proposer, tx.fee)
-    return [{"type": "fee", "from": tx.sender, "to": ctx.proposer, "amount": str(tx.fee)}]
+    """Route the fee (already taken from the sender): proposer cut, the rest to reward funding."""
+    events = process_fee_collection(state, tx.fee, ctx.proposer)
+    return [{**e, "from": tx.sender} for e in events]
 
 
 def _require_balance(state: StateLike, tx: Tx, amount: int) -> None:
@@ -159,6 +169,7 @@ def process_stake(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     amount = int(tx.body["amount"])
     _require_balance(state, tx, amount)
     decrease_balance(state, tx.sender, amount)
+    process_reward_settlement(state, tx.sender)  # earned at the old stake, before it changes
     stake = get_stake(state, tx.sender)
     set_stake(
         state, tx.sender, {"bonded": stake["bonded"] + amount, "unbonding": stake["unbonding"]}
@@ -180,6 +191,7 @@ def process_unstake(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
             f"{tx.sender} has {stake['bonded']} units bonded, cannot unstake {amount}",
             code="insufficient_stake",
         )
+    process_reward_settlement(state, tx.sender)  # earned at the old stake, before it changes
     release = compute_release_epoch(state, ctx.epoch)
     unbonding = [*stake["unbonding"], [amount, release]]
     set_stake(state, tx.sender, {"bonded": stake["bonded"] - amount, "unbonding": unbonding})
@@ -194,10 +206,10 @@ def process_unstake(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
 
 
 def process_reward_claim(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
-    pending = get_pending_rewards(state, tx.sender)
-    if pending == 0:
+    """Pay settled plus accrued rewards once; the snapshot moves up so a repeat pays nothing."""
+    if get_pending_rewards(state, tx.sender) == 0:
         raise InvalidTx(f"{tx.sender} has no rewards to claim", code="nothing_to_claim")
-    state.put(f"reward/{tx.sender}", None)
+    pending = process_reward_payout(state, tx.sender)
     increase_balance(state, tx.sender, pending)
     return [{"type": "reward", "address": tx.sender, "amount": str(pending)}]
 
@@ -212,4 +224,12 @@ TX_PROCESSORS: dict[str, Processor] = {
     "gov.propose": process_gov_propose,
     "gov.deposit": process_gov_deposit,
     "gov.vote": process_gov_vote,
+    "node.register": market.process_node_register,
+    "node.withdraw": market.process_node_withdraw,
+    "job.submit": market.process_job_submit,
+    "job.claim": market.process_job_claim,
+    "job.cancel": market.process_job_cancel,
+    "proof.submit": market.process_proof_submit,
+    "proof.open": market.process_proof_open,
+    "proof.attest": market.process_proof_attest,
 }

@@ -47,7 +47,8 @@ def _proposal(
 
 
 def parse_param_value(key: str, text: str) -> int:
-    """A value as a person writes it: NNET for amounts, 33.4% or ppm for shares, else an integer."""
+    """A value as a person writes it: NNET for amounts, 33.4% or ppm for shares, 4% or 0.04 (or
+    raw parts per billion) for economic rates, else an integer."""
     spec = PARAMS.get(key)
     if spec is None:
         raise UsageError(f"unknown parameter {key!r}", hint=f"known: {', '.join(sorted(PARAMS))}")
@@ -55,6 +56,16 @@ def parse_param_value(key: str, text: str) -> int:
         value = parse_amount(text)
     elif spec.kind == "ppm" and text.endswith("%"):
         value = parse_amount(text[:-1]) * 10_000 // 10**18
+    elif spec.kind == "ppb" and not text.strip().isdigit():
+        from nnet.econ.fixedpoint import parse_fraction
+
+        try:
+            scaled = parse_fraction(text, key) * 10**9
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if scaled.denominator != 1:
+            raise UsageError(f"{key}: {text!r} is finer than one part per billion")
+        value = int(scaled)
     elif text.strip().isdigit():
         value = int(text)
     else:
