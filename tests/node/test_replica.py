@@ -47,3 +47,47 @@ def test_replica_follows_forwards_and_agrees(running: RunningNode, tmp_path: Pat
     finally:
         replica.stop()
         thread.join(timeout=10)
+
+
+def test_replica_keeps_evidence_of_two_signed_blocks_at_one_height(tmp_path: Path) -> None:
+    import asyncio
+
+    from nnet.chain.block import parse_block
+    from nnet.node.app import make_app
+    from nnet.node.core import Node
+    from nnet.node.sync import Replica
+    from nnet.store.chaindb import ChainDB
+    from tests.chain.helpers import make_devnet
+    from tests.node.test_core import body
+
+    net = make_devnet(2, tag="equivocation")
+    alice, bob = net.users
+    honest = Node(ChainDB(tmp_path / "a.db"), net.genesis, signer=net.sequencer.secret)
+    forked = Node(ChainDB(tmp_path / "b.db"), net.genesis, signer=net.sequencer.secret)
+    honest.submit_body(body(alice.transfer(bob.address, 1, nonce=0)), "application/json")
+    honest.produce_block(10)
+    forked.submit_body(body(alice.transfer(bob.address, 2, nonce=0)), "application/json")
+    forked.produce_block(10)  # the same sequencer signs a second block 1
+    forked.submit_body(body(bob.transfer(alice.address, 3, nonce=0)), "application/json")
+    forked.produce_block(20)
+
+    follower = Node(ChainDB(tmp_path / "r.db"), net.genesis)
+    follower.apply_block(parse_block(honest.block(1)))
+    state_before = dict(follower.state.data)
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=make_app(forked)))
+    replica = Replica(follower, ["http://forked-sequencer"], client=client)
+
+    async def run() -> None:
+        await asyncio.wait_for(replica.follow(0.01), timeout=10)  # returns when it halts
+        await replica.close()
+
+    asyncio.run(run())
+    assert replica.halted is not None and "prev_hash" in replica.halted
+    assert follower.head.height == 1 and follower.state.data == state_before
+    [evidence] = follower.db.get_evidence()
+    assert evidence["height"] == 1
+    ours, theirs = evidence["headers"]
+    assert ours["state_root"] != theirs["state_root"]
+    assert ours["proposer"] == theirs["proposer"] == net.sequencer.address
+    status = follower.status()
+    assert status["evidence"] == 1 and status["sync_error"] == replica.halted

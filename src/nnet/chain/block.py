@@ -46,6 +46,7 @@ __all__ = [
     "build_block",
     "compute_genesis_block",
     "compute_tx_root",
+    "is_signed_by",
     "parse_block",
     "process_block",
 ]
@@ -232,6 +233,14 @@ def parse_block(obj: object) -> Block:
     if "hash" in obj and obj["hash"] != header.hash_hex:
         raise MalformedInput(f"block {header.height} hash does not match its header")
     return Block(header, txs, [t.signing_hash for t in txs])
+
+
+def is_signed_by(header: Header, address: str) -> bool:
+    """Whether the header's signature recovers to `address`."""
+    try:
+        return recover_address(header.hash, header.sig) == address
+    except VerificationFailed:
+        return False
 
 
 def _bad_block(height: int, why: str) -> InvalidTx:

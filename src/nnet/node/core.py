@@ -87,6 +87,7 @@ class Node:
         assert head is not None  # init_genesis wrote height 0
         self.head: Header = head
         self.mempool = Mempool(self.state, max_size=self.config.max_mempool)
+        self.sync_error: str | None = None  # why a replica stopped following, if it did
 
     @property
     def is_sequencer(self) -> bool:
@@ -213,6 +214,8 @@ class Node:
             "mempool": len(self.mempool),
             "sequencer": self.sequencer,
             "genesis_hash": self.genesis_header.hash_hex,
+            "sync_error": self.sync_error,
+            "evidence": len(self.db.get_evidence()),
         }
 
     def account(self, address: str) -> dict[str, Any]:

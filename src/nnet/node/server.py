@@ -274,4 +274,6 @@ class _DaemonServer(uvicorn.Server):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.replica is not None:
+            await self.replica.close()
         await super().shutdown(sockets=sockets)

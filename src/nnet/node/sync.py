@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from nnet.chain.block import parse_block
+from nnet.chain.block import is_signed_by, parse_block
 from nnet.errors import MalformedInput, NnetError, NodeUnreachable
 from nnet.node.core import Node
 
@@ -26,11 +26,19 @@ SYNC_BATCH = 200
 
 
 class Replica:
-    def __init__(self, node: Node, peers: list[str]) -> None:
+    def __init__(
+        self, node: Node, peers: list[str], *, client: httpx.AsyncClient | None = None
+    ) -> None:
         self.node = node
         self.peers = [p.rstrip("/") for p in peers]
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
-        self.halted: str | None = None
+        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+
+    @property
+    def halted(self) -> str | None:
+        return self.node.sync_error
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
     async def forward(self, body: bytes, content_type: str) -> tuple[int, Any]:
         """POST /txs to the first peer that answers; its status and JSON come back unchanged."""
@@ -62,9 +70,26 @@ class Replica:
             if not isinstance(blocks, list):
                 raise MalformedInput(f"{peer}/blocks did not return a block list")
             for raw in blocks:
-                self.node.apply_block(parse_block(raw))
+                block = parse_block(raw)
+                if block.header.prev_hash != self.node.head.hash_hex:
+                    await self._check_equivocation(peer, block.header.height - 1)
+                self.node.apply_block(block)
             return len(blocks)
         return 0
+
+    async def _check_equivocation(self, peer: str, height: int) -> None:
+        """The peer's chain does not extend our head: if the sequencer signed a different block
+        at our head's height, keep both signed headers as evidence (ARCHITECTURE.md)."""
+        try:
+            resp = await self.client.get(f"{peer}/blocks/{height}")
+            theirs = parse_block(resp.json()).header
+        except (httpx.TransportError, ValueError, NnetError):
+            return
+        ours = self.node.head
+        if theirs.height != ours.height or theirs.hash_hex == ours.hash_hex:
+            return
+        if is_signed_by(theirs, self.node.sequencer):
+            self.node.db.put_evidence(height, ours.to_dict(), theirs.to_dict())
 
     async def follow(self, interval_s: float) -> None:
         """Sync forever; stop at the first block that does not verify."""
@@ -72,7 +97,7 @@ class Replica:
             try:
                 applied = await self.sync_once()
             except NnetError as e:
-                self.halted = e.one_line()
+                self.node.sync_error = e.one_line()
                 print(
                     f"error: replica stopped following: {self.halted}", file=sys.stderr, flush=True
                 )

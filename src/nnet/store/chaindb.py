@@ -182,6 +182,17 @@ class ChainDB:
             "tx": json.loads(row[5]),
         }
 
+    def put_evidence(self, height: int, ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+        """Two headers the sequencer signed at one height (kept; never overwritten)."""
+        self.db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+            (f"evidence/{height}", to_json_line({"height": height, "headers": [ours, theirs]})),
+        )
+
+    def get_evidence(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT value FROM meta WHERE key LIKE 'evidence/%'").fetchall()
+        return sorted((json.loads(v) for (v,) in rows), key=lambda e: int(e["height"]))
+
     def load_state(self) -> dict[str, Any]:
         """The whole state after the head block, decoded."""
         return {k: decode_value(v) for k, v in self.db.execute("SELECT key, value FROM state")}
