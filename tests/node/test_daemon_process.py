@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from nnet.chain.block import compute_genesis_block, parse_block, process_block
 from nnet.chain.genesis import parse_genesis
@@ -45,13 +46,14 @@ def start(home: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     raise AssertionError("daemon did not write daemon.json")
 
 
-def test_daemon_lifecycle_sigterm(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_daemon_lifecycle_clean_stop(run_cli, tmp_path: Path, stop: int) -> None:  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     devnet_init(run_cli, home, [account("life-user")])
     proc, url = start(home, "--block-time", "0.1")
     assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
     assert httpx.get(f"{url}/status").json()["sync"] == "sequencer"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err.decode()
     assert f"listening on {url}" in err.decode()
