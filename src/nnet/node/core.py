@@ -99,7 +99,9 @@ class Node:
 
     def next_context(self) -> BlockContext:
         height = self.head.height + 1
-        return BlockContext(height, compute_epoch(self.state, height), self.sequencer)
+        return BlockContext(
+            height, compute_epoch(self.state, height), self.sequencer, self.head.hash_hex
+        )
 
     # ---- writes -------------------------------------------------------------------------------
     def submit_body(self, body: bytes, content_type: str = "") -> SubmitResult:
