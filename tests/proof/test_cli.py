@@ -108,7 +108,10 @@ def test_ctrl_c_leaves_a_resumable_run(
         text=True,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out / "ckpt" / "000002.safetensors").exists():
+    leaves = out / "leaves.txt"
+    while time.monotonic() < deadline and not (
+        leaves.exists() and leaves.read_text().count("\n") >= 3
+    ):
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -117,6 +120,9 @@ def test_ctrl_c_leaves_a_resumable_run(
     assert proc.returncode == 130, err
     assert "--resume" in err
     assert not RunDir(out).read_manifest()["complete"]
+    # the interrupt wrote the latest checkpoint, though the retention tier would not keep it
+    latest = len(RunDir(out).read_leaves()) - 1
+    assert latest >= 2 and RunDir(out).checkpoint_path(latest).exists()
     r = subprocess.run(
         [*NNET, "train", str(spec), "-o", str(out), "--resume", "-q"],
         env=_env(nnet_home),

@@ -60,14 +60,14 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
-Job = tuple[int, dict[str, torch.Tensor], Path | None, Path | None]
+Job = tuple[int, dict[str, torch.Tensor], Path | None]
 
 
 class CheckpointWriter:
-    """A worker thread that hashes each checkpoint, writes it, and drops the one it supersedes.
+    """A worker thread that hashes each checkpoint and writes the ones given a path.
 
-    `submit(index, tensors, path, delete)` queues one checkpoint; `on_done(index, digest)` runs on
-    the worker once it is hashed and on disk. `close()` waits for everything queued. The queue is
+    `submit(index, tensors, path)` queues one checkpoint; `on_done(index, digest)` runs on the
+    worker once it is hashed (and written). `close()` waits for everything queued. The queue is
     short, so a slow disk slows training instead of filling memory with copies.
     """
 
@@ -81,7 +81,7 @@ class CheckpointWriter:
 
     def _run(self) -> None:
         while (job := self._q.get()) is not None:
-            index, tensors, path, delete = job
+            index, tensors, path = job
             if self._error is not None:
                 continue  # keep draining so the training thread never blocks on a dead worker
             try:
@@ -89,8 +89,6 @@ class CheckpointWriter:
                 if path is not None:
                     write_checkpoint(path, tensors, {**self._metadata, "index": str(index)})
                 self._on_done(index, digest)
-                if delete is not None:
-                    delete.unlink(missing_ok=True)
             except BaseException as e:  # surfaced to the training thread by submit/close
                 self._error = e
 
@@ -98,11 +96,9 @@ class CheckpointWriter:
         if self._error is not None:
             raise RuntimeError(f"checkpoint writer failed: {self._error}") from self._error
 
-    def submit(
-        self, index: int, tensors: dict[str, torch.Tensor], path: Path | None, delete: Path | None
-    ) -> None:
+    def submit(self, index: int, tensors: dict[str, torch.Tensor], path: Path | None) -> None:
         self._raise()
-        self._q.put((index, tensors, path, delete))
+        self._q.put((index, tensors, path))
 
     def close(self) -> None:
         self._q.put(None)

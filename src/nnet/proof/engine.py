@@ -12,6 +12,7 @@ import math
 import os
 import platform
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,13 @@ def set_determinism(spec: JobSpec) -> None:
     """Deterministic kernels, no TF32, and the spec's CPU thread count (part of the class)."""
     # cuBLAS reads this once, when its first handle is made; set it before any CUDA work
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
+    # what torch.use_deterministic_algorithms(True) does, minus importing torch._inductor to set
+    # its config (about 1 s of start-up; nnet never compiles)
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is not None:
+        setter(True, warn_only=False)
+    else:  # pragma: no cover - a torch without the private setter
+        torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -216,7 +223,7 @@ def run_steps(
         lr = get_lr(spec, step)
         for group in opt.param_groups:
             group["lr"] = lr
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=torch.bfloat16) if autocast else nullcontext():
             out = model(xb)
             loss = nn.functional.cross_entropy(
                 out.reshape(-1, out.shape[-1]) if lm else out, yb.reshape(-1) if lm else yb
