@@ -97,6 +97,40 @@ def _json_object(value: object, name: str) -> dict[str, Any]:
     return value
 
 
+def _cid(value: object, name: str) -> str:
+    from nnet.store.cid import parse_cid
+
+    parse_cid(value, name)
+    return str(value)
+
+
+MAX_OPENINGS = 4096
+MAX_PATH = 64
+
+
+def _openings(value: object, name: str) -> list[dict[str, Any]]:
+    """[{"index": uint, "hash": hex32, "cid": cid, "path": [hex32, ...]}, ...] (proof.open)."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_OPENINGS:
+        raise MalformedInput(f"{name} must be a list of 1 to {MAX_OPENINGS} openings")
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(value):
+        where = f"{name}[{i}]"
+        if not isinstance(item, dict) or set(item) != {"index", "hash", "cid", "path"}:
+            raise MalformedInput(f"{where} must be an object with index, hash, cid and path")
+        path = item["path"]
+        if not isinstance(path, list) or len(path) > MAX_PATH:
+            raise MalformedInput(f"{where}.path must be a list of at most {MAX_PATH} hashes")
+        out.append(
+            {
+                "index": _uint(item["index"], f"{where}.index"),
+                "hash": _hex32(item["hash"], f"{where}.hash"),
+                "cid": _cid(item["cid"], f"{where}.cid"),
+                "path": [_hex32(p, f"{where}.path[{j}]") for j, p in enumerate(path)],
+            }
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class Schema:
     """Required and optional body fields with their checks."""
@@ -124,6 +158,24 @@ BODY_SCHEMAS: dict[str, Schema] = {
     ),
     "gov.deposit": Schema({"proposal": _uint, "amount": _positive_units}),
     "gov.vote": Schema({"proposal": _uint, "option": _choice("yes", "no", "abstain", "veto")}),
+    # the training marketplace (chain/market.py, docs/marketplace.md)
+    "node.register": Schema({"gpu": _text(64), "env": _text(200), "collateral": _units}),
+    "node.withdraw": Schema({"amount": _positive_units}),
+    "job.submit": Schema(
+        {
+            "spec_cid": _cid,
+            "spec_hash": _hex32,
+            "dataset_cid": _cid,
+            "fee": _positive_units,
+            "verifiers": _uint,
+            "deadline_epochs": _uint,
+        }
+    ),
+    "job.claim": Schema({"job": _uint}),
+    "job.cancel": Schema({"job": _uint}),
+    "proof.submit": Schema({"job": _uint, "proof": _json_object}),
+    "proof.open": Schema({"job": _uint, "openings": _openings}),
+    "proof.attest": Schema({"job": _uint, "attestation": _json_object}),
 }
 """Schemas per type. Types of later capabilities (node.register, job.*, proof.*, gov.*) add
 their entry here when their state exists."""
@@ -136,6 +188,7 @@ CHECKS: dict[str, FieldCheck] = {
     "uint": _uint,
     "hex32": _hex32,
     "object": _json_object,
+    "cid": _cid,
 }
 text_check = _text
 choice_check = _choice

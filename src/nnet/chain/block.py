@@ -1,10 +1,12 @@
 """Blocks: header, hash, tx_root, and the two ways a block reaches the state.
 
-- `build_block` (the sequencer): apply candidate transactions in order, leave out the ones that
-  fail, run epoch-end processing in the last block of an epoch, compute the roots, sign.
+- `build_block` (the sequencer): run the begin-block steps (`process_begin_block`), apply
+  candidate transactions in order, leave out the ones that fail, run epoch-end processing in the
+  last block of an epoch, compute the roots, sign.
 - `process_block` (a replica, a replay, a new node syncing): check the header against its parent,
-  re-execute every transaction with its signature, and refuse the block unless tx_root and
-  state_root come out identical. Any failure leaves the state as it was.
+  run the same begin-block steps, re-execute every transaction with its signature, and refuse
+  the block unless tx_root and state_root come out identical. Any failure leaves the state as it
+  was.
 
 Both leave the block's writes journaled in the State: the caller persists `state.changes()` and
 then calls `state.commit()` (or `state.rollback()` if persisting failed).
@@ -24,6 +26,7 @@ from typing import Any
 
 from nnet.chain.epoch import compute_epoch, is_epoch_end, process_epoch
 from nnet.chain.genesis import Genesis, compute_genesis_state
+from nnet.chain.market import process_market_begin_block
 from nnet.chain.params import get_param
 from nnet.chain.state import (
     ZERO_ROOT,
@@ -144,6 +147,12 @@ def compute_genesis_block(genesis: Genesis) -> tuple[State, Header, list[tuple[s
     return state, header, writes
 
 
+def process_begin_block(state: State, ctx: BlockContext) -> None:
+    """Steps that run at the start of every block, before its transactions, knowing the parent's
+    hash: the marketplace fixes the challenges of proofs included in the parent block."""
+    process_market_begin_block(state, ctx)
+
+
 def _encoded_writes(state: State) -> list[tuple[str, str | None]]:
     return sorted((k, None if v is None else encode_value(v)) for k, v in state.changes().items())
 
@@ -181,7 +190,8 @@ def build_block(
 ) -> BlockResult:
     """The sequencer's next block over `prev`, from candidates in order (see module docstring)."""
     height = prev.height + 1
-    ctx = BlockContext(height, compute_epoch(state, height), proposer)
+    ctx = BlockContext(height, compute_epoch(state, height), proposer, prev.hash_hex)
+    process_begin_block(state, ctx)
     max_txs = get_param(state, "max_block_txs")
     txs: list[Tx] = []
     hashes: list[bytes] = []
@@ -269,7 +279,8 @@ def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -
             raise _bad_block(h.height, "header is not signed by the sequencer")
         if "0x" + compute_tx_root(block.tx_hashes).hex() != h.tx_root:
             raise _bad_block(h.height, "tx_root does not match its transactions")
-        ctx = BlockContext(h.height, compute_epoch(state, h.height), h.proposer)
+        ctx = BlockContext(h.height, compute_epoch(state, h.height), h.proposer, h.prev_hash)
+        process_begin_block(state, ctx)
         receipts: list[Receipt] = []
         for index, (tx, th) in enumerate(zip(block.txs, block.tx_hashes, strict=True)):
             try:

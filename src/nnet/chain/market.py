@@ -1,0 +1,625 @@
+"""The training marketplace on chain: nodes, jobs, proofs, challenges, verifiers, attestations.
+
+Lifecycle of a job (statuses; every deadline is an epoch number, a transaction is on time while
+the block's epoch ≤ the deadline, and the epoch-end step of the deadline epoch applies the outcome
+in the right column, so no escrow is ever stuck; docs/marketplace.md has the walkthrough):
+
+| status     | entered by                    | next                    | deadline passes         |
+| ---------- | ----------------------------- | ----------------------- | ----------------------- |
+| open       | job.submit (fee escrowed)     | job.claim / job.cancel  | expired, refund         |
+| claimed    | job.claim (collateral locked) | proof.submit            | reopened or expired,    |
+|            |                               |                         | small slash             |
+| proved     | proof.submit                  | challenge, next block   | (lasts one block)       |
+| challenged | begin of the next block       | proof.open              | rejected (slashed)      |
+| opened     | proof.open                    | proof.attest to quorum  | majority of attesters   |
+
+accepted / rejected / refunded / expired / cancelled are final (settle_job, market_settle.py).
+
+Rules, and why:
+- node.register locks `collateral` from the balance into `node/<addr>`; registering again adds
+  collateral and updates gpu/env. node.withdraw returns free (unlocked) collateral, so collateral
+  is never stuck either (a small addition to the v1 type list for exactly that reason).
+- job.claim needs free collateral ≥ max(fee × market_job_collateral_ppm, market_min_job_collateral)
+  and locks it for the job. A submitter may not claim its own job (self-dealing would turn the
+  job fee, minus protocol and verifier shares, into verified work and GPU rewards).
+- job.cancel: the submitter, while the job is open, or once its proof deadline has passed.
+- proof.submit: the assignee, on time; the document's signature recovers to the sender, and its
+  "job", "spec" and "dataset" equal the job's id, spec_hash and dataset_cid ("proof for another
+  job" otherwise).
+- Challenge: seed = keccak256(hash of the block that included the proof ‖ proof hash), where the
+  proof hash is keccak256(JCS(proof document with its sig)) exactly as make_attestation names it.
+  The including block's hash is known only once that block is sealed, so the seed is fixed at the
+  start of the next block (`process_market_begin_block`, called by build_block and
+  process_block before any transaction): the prover cannot choose it, every node computes the same.
+  Segments = compute_challenge(seed, checkpoints − 1, market_challenge_q) ∪ {last segment}, the
+  very set `verify_proof` replays for that seed and Q (it always adds the last segment, for the
+  final-model check). With Q = 4 segments of N and a fraction f faked, P(caught) = 1 − (1 − f)^Q:
+  34 % at f = 10 %, 76 % at f = 30 %, 94 % at f = 50 %; so the default slash is the whole job
+  collateral (POL.md: collateral ≥ cost / Q makes faking lose in expectation); raise Q for
+  mainnet-sized jobs (44 gives 99 % at f = 10 %).
+- Openings: for every challenged segment s the checkpoints s and s+1, and checkpoint 0 (the init
+  check). A leaf of the Merkle tree is the checkpoint's tensor hash (proof/checkpoint.py: sha256
+  over the tensors), not the file's sha256, so it cannot be derived from the blob CID: each
+  opening carries both "hash" (checked here against the root with its path) and "cid" (where the
+  verifier fetches the file; it checks cid ↔ bytes ↔ hash off chain, and a mismatch is a
+  rejection reason).
+- Verifiers: drawn in the same step from the same seed, `verifiers` of them without replacement
+  among registered nodes other than the prover and the submitter, and for an exact-mode proof
+  only nodes registered with the prover's environment class (POL.md: bitwise replay needs the same
+  class). Weight = (bonded stake + node collateral) × (1 + reputation); candidates sorted by
+  address, each pick a keccak256(seed ‖ "verifiers" ‖ counter) draw by rejection (no modulo bias).
+  Fewer eligible nodes than asked: all of them. None: the job is refunded at once (nothing can
+  verify it; the prover's collateral is unlocked, reputation unchanged).
+- proof.attest: only drawn verifiers, once each, after the openings and on time; the document is
+  signed by the sender, names the stored proof's hash and the chain's challenge seed. A verdict
+  held by a majority of the drawn verifiers settles the job at once; at the deadline, the majority
+  of those who attested decides (a tie or nobody: refunded), and drawn verifiers who did not
+  attest lose market_miss_reputation_penalty.
+- Verified work (C_g) of an accepted job = the smallest integer "work" reported by an accepting
+  verifier (the verifier computes steps × batch_size from the spec of record, which the spec hash
+  binds; the smallest, so a single honest verifier caps an inflated figure); 0 when none reports
+  it. The fee counts as demand (D_ai). Both go to `epoch_work/<epoch>` for chain/economics.py,
+  which this module's epoch step (deadlines, then `active_nodes`) must run before.
+- A missed proof deadline reopens the job when its claim deadline is still ahead (the submitter
+  still wants it done), else expires it with a refund; the assignee loses market_miss_slash_ppm
+  of the job collateral and market_miss_reputation_penalty either way.
+
+State keys: `market/next_job`, `market/nodes` (sorted registered addresses), `market/pending`
+(job ids whose proof was included in the previous block), `node/<addr>`, `job/<id>`,
+`proof/<id>` ({"doc", "hash", "height"}), `job_due/<epoch>`, and the tokenomics inputs
+`epoch_work/<epoch>` and `active_nodes` (state.py's table).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnet.chain.accounts import (
+    StateLike,
+    decrease_balance,
+    get_balance,
+    get_stake,
+    increase_balance,
+)
+from nnet.chain.market_settle import (
+    NODES_KEY,
+    get_job,
+    get_node,
+    is_final,
+    put_job,
+    put_node,
+    schedule_job,
+    settle_job,
+    tally_attestations,
+)
+from nnet.chain.params import get_param
+from nnet.crypto import keccak256
+from nnet.encoding import canonical_json, hex_to_bytes
+from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
+from nnet.proof.challenge import compute_challenge
+from nnet.proof.document import verify_document
+from nnet.proof.merkle import is_valid_merkle_path
+
+__all__ = [
+    "compute_challenge_seed",
+    "compute_proof_hash",
+    "compute_required_collateral",
+    "draw_verifiers",
+    "get_challenge",
+    "get_proof",
+    "get_required_openings",
+    "process_job_cancel",
+    "process_job_claim",
+    "process_job_submit",
+    "process_market_begin_block",
+    "process_node_register",
+    "process_node_withdraw",
+    "process_proof_attest",
+    "process_proof_open",
+    "process_proof_submit",
+]
+
+PPM = 1_000_000
+PENDING_KEY = "market/pending"
+Event = dict[str, Any]
+
+
+# ---- reads (also for the prove / open / verify glue and the API) ------------------------------
+def compute_proof_hash(doc: dict[str, Any]) -> str:
+    """0x + keccak256(JCS(proof with its sig)): how an attestation names the proof."""
+    return "0x" + keccak256(canonical_json(doc)).hex()
+
+
+def compute_challenge_seed(block_hash: str, proof_hash: str) -> bytes:
+    """keccak256(block hash ‖ proof hash), both 32 bytes."""
+    return keccak256(
+        hex_to_bytes(block_hash, "block hash", 32) + hex_to_bytes(proof_hash, "proof hash", 32)
+    )
+
+
+def get_proof(state: StateLike, job_id: int) -> dict[str, Any] | None:
+    """{"doc", "hash", "height"} of the job's proof, or None."""
+    record = state.get(f"proof/{job_id}")
+    return None if record is None else dict(record)
+
+
+def get_challenge(state: StateLike, job_id: int) -> dict[str, Any] | None:
+    """The job's challenge once fixed: {"seed", "q", "segments", "of", "openings"} (openings: the
+    checkpoint indices proof.open must cover). Pass bytes.fromhex(seed[2:]) and q to
+    nnet.proof.verifier.VerifyOptions to replay exactly these segments."""
+    job = get_job(state, job_id)
+    return None if job is None else job.get("challenge")
+
+
+def get_required_openings(state: StateLike, job_id: int) -> list[int]:
+    challenge = get_challenge(state, job_id)
+    return [] if challenge is None else list(challenge["openings"])
+
+
+def compute_required_collateral(state: StateLike, fee: int) -> int:
+    ppm = get_param(state, "market_job_collateral_ppm")
+    return max(fee * ppm // PPM, get_param(state, "market_min_job_collateral"))
+
+
+def _need_job(state: StateLike, job_id: int) -> dict[str, Any]:
+    job = get_job(state, job_id)
+    if job is None:
+        raise InvalidTx(f"no job {job_id}", code="unknown_job")
+    if is_final(job):
+        why = job["settlement"]["reason"] if job.get("settlement") else ""
+        raise InvalidTx(
+            f"job {job_id} is already settled ({job['status']}: {why})", code="job_settled"
+        )
+    return job
+
+
+def _on_time(deadline: int, ctx: Any, what: str, code: str) -> None:
+    if ctx.epoch > deadline:
+        raise InvalidTx(f"{what}: the deadline was epoch {deadline}, now {ctx.epoch}", code=code)
+
+
+# ---- nodes -------------------------------------------------------------------------------------
+def process_node_register(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    amount = int(tx.body["collateral"])
+    have = get_balance(state, tx.sender)
+    if have < amount:
+        raise InvalidTx(
+            f"{tx.sender} has {have} units after the fee, collateral needs {amount}",
+            code="insufficient_funds",
+        )
+    node = get_node(state, tx.sender)
+    new = node is None
+    if node is None:
+        node = {
+            "collateral": 0,
+            "locked": 0,
+            "reputation": get_param(state, "market_start_reputation"),
+            "verified_work": 0,
+            "proofs_ok": 0,
+            "proofs_rejected": 0,
+            "proofs_missed": 0,
+            "last_verified_epoch": None,
+            "registered_height": ctx.height,
+        }
+        nodes = list(state.get(NODES_KEY) or [])
+        state.put(NODES_KEY, sorted([*nodes, tx.sender]))
+    decrease_balance(state, tx.sender, amount)
+    node |= {"gpu": tx.body["gpu"], "env": tx.body["env"]}
+    node["collateral"] = int(node["collateral"]) + amount
+    put_node(state, tx.sender, node)
+    return [
+        {
+            "type": "node.registered" if new else "node.updated",
+            "node": tx.sender,
+            "collateral": str(node["collateral"]),
+        }
+    ]
+
+
+def process_node_withdraw(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    amount = int(tx.body["amount"])
+    node = get_node(state, tx.sender)
+    if node is None:
+        raise InvalidTx(f"{tx.sender} is not a registered node", code="not_a_node")
+    free = int(node["collateral"]) - int(node["locked"])
+    if amount > free:
+        raise InvalidTx(
+            f"{tx.sender} has {free} units of free collateral ({node['locked']} locked in jobs)",
+            code="insufficient_collateral",
+        )
+    node["collateral"] = int(node["collateral"]) - amount
+    put_node(state, tx.sender, node)
+    increase_balance(state, tx.sender, amount)
+    return [{"type": "node.withdrawn", "node": tx.sender, "amount": str(amount)}]
+
+
+# ---- jobs --------------------------------------------------------------------------------------
+def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    body = tx.body
+    fee = int(body["fee"])
+    verifiers = int(body["verifiers"])
+    most = get_param(state, "market_max_verifiers")
+    if not 1 <= verifiers <= most:
+        raise InvalidTx(f"verifiers must be 1 to {most}, not {verifiers}", code="bad_job")
+    longest = get_param(state, "market_max_deadline_epochs")
+    if int(body["deadline_epochs"]) > longest:
+        raise InvalidTx(f"deadline_epochs must be at most {longest}", code="bad_job")
+    have = get_balance(state, tx.sender)
+    if have < fee:
+        raise InvalidTx(
+            f"{tx.sender} has {have} units after the fee, the job fee is {fee}",
+            code="insufficient_funds",
+        )
+    decrease_balance(state, tx.sender, fee)
+    job_id = int(state.get("market/next_job") or 1)
+    state.put("market/next_job", job_id + 1)
+    deadline = ctx.epoch + int(body["deadline_epochs"])
+    job: dict[str, Any] = {
+        "id": job_id,
+        "submitter": tx.sender,
+        "spec_cid": body["spec_cid"],
+        "spec_hash": body["spec_hash"],
+        "dataset_cid": body["dataset_cid"],
+        "fee": fee,
+        "escrow": fee,
+        "verifiers": verifiers,
+        "status": "open",
+        "submit_height": ctx.height,
+        "claim_deadline": deadline,
+        "assignee": None,
+        "collateral": 0,
+        "proof_deadline": None,
+        "open_deadline": None,
+        "attest_deadline": None,
+        "challenge": None,
+        "drawn": [],
+        "openings": [],
+        "attestations": [],
+        "settlement": None,
+    }
+    put_job(state, job)
+    schedule_job(state, deadline, job_id)
+    return [{"type": "job.submitted", "job": job_id, "fee": str(fee), "claim_deadline": deadline}]
+
+
+def process_job_claim(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    job = _need_job(state, int(tx.body["job"]))
+    if job["status"] != "open":
+        raise InvalidTx(f"job {job['id']} is {job['status']}, not open", code="job_taken")
+    _on_time(job["claim_deadline"], ctx, f"job {job['id']} can no longer be claimed", "late_claim")
+    if tx.sender == job["submitter"]:
+        raise InvalidTx("a submitter may not claim its own job", code="own_job")
+    node = get_node(state, tx.sender)
+    if node is None:
+        raise InvalidTx(
+            f"{tx.sender} is not a registered node; run `nnet node register` first",
+            code="not_a_node",
+        )
+    need = compute_required_collateral(state, int(job["fee"]))
+    free = int(node["collateral"]) - int(node["locked"])
+    if free < need:
+        raise InvalidTx(
+            f"job {job['id']} needs {need} units of collateral; {tx.sender} has {free} free",
+            code="insufficient_collateral",
+        )
+    node["locked"] = int(node["locked"]) + need
+    put_node(state, tx.sender, node)
+    deadline = ctx.epoch + get_param(state, "market_proof_epochs")
+    job |= {"status": "claimed", "assignee": tx.sender, "collateral": need}
+    job["proof_deadline"] = deadline
+    put_job(state, job)
+    schedule_job(state, deadline, job["id"])
+    return [
+        {
+            "type": "job.claimed",
+            "job": job["id"],
+            "node": tx.sender,
+            "collateral": str(need),
+            "proof_deadline": deadline,
+        }
+    ]
+
+
+def process_job_cancel(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    job = _need_job(state, int(tx.body["job"]))
+    if tx.sender != job["submitter"]:
+        raise InvalidTx(f"only the submitter may cancel job {job['id']}", code="not_submitter")
+    if job["status"] == "open":
+        return settle_job(
+            state,
+            job,
+            "cancelled",
+            "cancelled before any claim",
+            height=ctx.height,
+            epoch=ctx.epoch,
+        )
+    if job["status"] == "claimed" and ctx.epoch > job["proof_deadline"]:
+        return settle_job(
+            state,
+            job,
+            "cancelled",
+            "cancelled after the proof deadline passed",
+            height=ctx.height,
+            epoch=ctx.epoch,
+            miss_slash=True,
+        )
+    raise InvalidTx(
+        f"job {job['id']} is {job['status']}; a job can be cancelled before it is claimed or "
+        "after its proof deadline passed without a proof",
+        code="not_cancellable",
+    )
+
+
+# ---- proofs ------------------------------------------------------------------------------------
+def _check_proof_doc(doc: dict[str, Any], job: dict[str, Any], sender: str) -> None:
+    try:
+        signer = verify_document(doc, "nnet.proof", "prover")
+    except (MalformedInput, VerificationFailed) as e:
+        raise InvalidTx(f"bad proof document: {e.message}", code="bad_proof") from None
+    if signer != sender:
+        raise InvalidTx(f"the proof is signed by {signer}, not by {sender}", code="bad_proof")
+    mine = {"job": str(job["id"]), "spec": job["spec_hash"], "dataset": job["dataset_cid"]}
+    for name, want in mine.items():
+        if doc.get(name) != want:
+            raise InvalidTx(
+                f"proof for another job: its {name} is {doc.get(name)!r}, job {job['id']} "
+                f"has {want!r}",
+                code="wrong_job",
+            )
+    count = doc.get("checkpoints")
+    if type(count) is not int or not 2 <= count <= 2**32:
+        raise InvalidTx("proof.checkpoints must be an integer >= 2", code="bad_proof")
+    try:
+        hex_to_bytes(doc.get("root"), "proof.root", 32)
+    except MalformedInput as e:
+        raise InvalidTx(e.message, code="bad_proof") from None
+    for name in ("env", "mode"):
+        if not isinstance(doc.get(name), str):
+            raise InvalidTx(f"proof.{name} must be a string", code="bad_proof")
+
+
+def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    job = _need_job(state, int(tx.body["job"]))
+    if job["assignee"] != tx.sender:
+        who = job["assignee"] or "nobody"
+        raise InvalidTx(
+            f"job {job['id']} is claimed by {who}, not by {tx.sender}", code="not_assignee"
+        )
+    if job["status"] != "claimed":
+        raise InvalidTx(f"job {job['id']} already has a proof", code="already_proved")
+    _on_time(job["proof_deadline"], ctx, "proof too late", "late_proof")
+    doc = tx.body["proof"]
+    _check_proof_doc(doc, job, tx.sender)
+    proof_hash = compute_proof_hash(doc)
+    state.put(f"proof/{job['id']}", {"doc": doc, "hash": proof_hash, "height": ctx.height})
+    job["status"] = "proved"
+    put_job(state, job)
+    pending = list(state.get(PENDING_KEY) or [])
+    state.put(PENDING_KEY, [*pending, job["id"]])
+    return [{"type": "proof.submitted", "job": job["id"], "proof": proof_hash}]
+
+
+def draw_verifiers(
+    state: StateLike, job: dict[str, Any], proof: dict[str, Any], seed: bytes
+) -> list[str]:
+    """Weighted draw without replacement (see the module docstring); deterministic in `seed`."""
+    exact = proof.get("mode") == "exact"
+    candidates: list[tuple[str, int]] = []
+    for address in state.get(NODES_KEY) or []:
+        if address in (job["assignee"], job["submitter"]):
+            continue
+        node = get_node(state, address)
+        if node is None or (exact and node.get("env") != proof.get("env")):
+            continue
+        weight = (int(get_stake(state, address)["bonded"]) + int(node["collateral"])) * (
+            1 + int(node["reputation"])
+        )
+        if weight > 0:
+            candidates.append((address, weight))
+    chosen: list[str] = []
+    counter = 0
+    while candidates and len(chosen) < int(job["verifiers"]):
+        total = sum(w for _, w in candidates)
+        limit = (1 << 256) - (1 << 256) % total
+        while True:
+            x = int.from_bytes(keccak256(seed + b"verifiers" + counter.to_bytes(8, "big")), "big")
+            counter += 1
+            if x < limit:
+                break
+        r = x % total
+        for i, (address, weight) in enumerate(candidates):
+            if r < weight:
+                chosen.append(address)
+                del candidates[i]
+                break
+            r -= weight
+    return chosen
+
+
+def process_market_begin_block(state: StateLike, ctx: Any) -> list[Event]:
+    """Begin-block step: fix the challenge and draw the verifiers of every proof included in the
+    previous block, whose hash (ctx.prev_hash) is now known."""
+    pending = state.get(PENDING_KEY)
+    if not pending:
+        return []
+    events: list[Event] = []
+    q = get_param(state, "market_challenge_q")
+    for job_id in pending:
+        job = get_job(state, int(job_id))
+        record = get_proof(state, int(job_id))
+        if job is None or record is None or job["status"] != "proved":
+            continue
+        doc = record["doc"]
+        seed = compute_challenge_seed(ctx.prev_hash, record["hash"])
+        n = int(doc["checkpoints"]) - 1
+        segments = sorted(set(compute_challenge(seed, n, q)) | {n - 1})
+        openings = sorted({0, *segments, *(s + 1 for s in segments)})
+        job["challenge"] = {
+            "seed": "0x" + seed.hex(),
+            "block": ctx.prev_hash,
+            "q": q,
+            "segments": segments,
+            "of": n,
+            "openings": openings,
+        }
+        job["drawn"] = draw_verifiers(state, job, doc, seed)
+        if not job["drawn"]:
+            events += settle_job(
+                state, job, "refunded", "no eligible verifier", height=ctx.height, epoch=ctx.epoch
+            )
+            continue
+        job["status"] = "challenged"
+        job["open_deadline"] = ctx.epoch + get_param(state, "market_open_epochs")
+        put_job(state, job)
+        schedule_job(state, job["open_deadline"], job["id"])
+        events.append(
+            {
+                "type": "proof.challenged",
+                "job": job["id"],
+                "segments": segments,
+                "verifiers": job["drawn"],
+            }
+        )
+    state.put(PENDING_KEY, None)
+    return events
+
+
+def process_proof_open(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    job = _need_job(state, int(tx.body["job"]))
+    if job["assignee"] != tx.sender:
+        raise InvalidTx(
+            f"only the assignee of job {job['id']} opens its proof", code="not_assignee"
+        )
+    if job["status"] != "challenged":
+        why = (
+            "its challenge is fixed in the block after the proof"
+            if job["status"] == "proved"
+            else ""
+        )
+        raise InvalidTx(
+            f"job {job['id']} is {job['status']}, not awaiting openings {why}".rstrip(),
+            code="not_challenged",
+        )
+    _on_time(job["open_deadline"], ctx, "openings too late", "late_opening")
+    record = get_proof(state, job["id"])
+    assert record is not None
+    doc = record["doc"]
+    root = hex_to_bytes(doc["root"], "proof.root", 32)
+    count = int(doc["checkpoints"])
+    given = tx.body["openings"]
+    want = job["challenge"]["openings"]
+    if sorted(o["index"] for o in given) != want:
+        raise InvalidTx(
+            f"openings must cover exactly checkpoints {want}, once each", code="bad_opening"
+        )
+    for o in given:
+        leaf = hex_to_bytes(o["hash"], "opening hash", 32)
+        path = [hex_to_bytes(p, "opening path", 32) for p in o["path"]]
+        if not is_valid_merkle_path(leaf, o["index"], count, path, root):
+            raise InvalidTx(
+                f"opening of checkpoint {o['index']} does not match the committed root",
+                code="bad_opening",
+            )
+    job["openings"] = sorted(given, key=lambda o: int(o["index"]))
+    job["status"] = "opened"
+    job["attest_deadline"] = ctx.epoch + get_param(state, "market_attest_epochs")
+    put_job(state, job)
+    schedule_job(state, job["attest_deadline"], job["id"])
+    return [{"type": "proof.opened", "job": job["id"], "openings": len(given)}]
+
+
+def _check_attestation(
+    doc: dict[str, Any], job: dict[str, Any], sender: str, proof_hash: str
+) -> None:
+    try:
+        signer = verify_document(doc, "nnet.attestation", "verifier")
+    except (MalformedInput, VerificationFailed) as e:
+        raise InvalidTx(f"bad attestation: {e.message}", code="bad_attestation") from None
+    if signer != sender:
+        raise InvalidTx(
+            f"the attestation is signed by {signer}, not {sender}", code="bad_attestation"
+        )
+    if doc.get("proof") != proof_hash:
+        raise InvalidTx(
+            f"the attestation is about proof {doc.get('proof')!r}, not job {job['id']}'s "
+            f"{proof_hash}",
+            code="wrong_proof",
+        )
+    challenge = doc.get("challenge")
+    seed = challenge.get("seed") if isinstance(challenge, dict) else None
+    if seed != job["challenge"]["seed"]:
+        raise InvalidTx(
+            f"the attestation used challenge seed {seed!r}, the chain's is "
+            f"{job['challenge']['seed']}",
+            code="wrong_challenge",
+        )
+    verdict, reasons = doc.get("verdict"), doc.get("reasons")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise InvalidTx("attestation reasons must be a list of strings", code="bad_attestation")
+    if verdict not in ("accept", "reject") or (verdict == "reject") != bool(reasons):
+        raise InvalidTx(
+            "attestation verdict must be accept (no reasons) or reject (with reasons)",
+            code="bad_attestation",
+        )
+    work = doc.get("work")
+    if work is not None and (type(work) is not int or not 0 <= work < 2**63):
+        raise InvalidTx("attestation work must be a non-negative integer", code="bad_attestation")
+
+
+def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    job = _need_job(state, int(tx.body["job"]))
+    if tx.sender not in job["drawn"]:
+        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job['id']}", code="not_drawn")
+    if job["status"] != "opened":
+        raise InvalidTx(
+            f"job {job['id']} is {job['status']}; attestations come after the openings",
+            code="not_opened",
+        )
+    if any(a["verifier"] == tx.sender for a in job["attestations"]):
+        raise InvalidTx(f"{tx.sender} already attested job {job['id']}", code="already_attested")
+    _on_time(job["attest_deadline"], ctx, "attestation too late", "late_attestation")
+    record = get_proof(state, job["id"])
+    assert record is not None
+    doc = tx.body["attestation"]
+    _check_attestation(doc, job, tx.sender, record["hash"])
+    entry: dict[str, Any] = {
+        "verifier": tx.sender,
+        "verdict": doc["verdict"],
+        "reasons": doc["reasons"],
+        "hash": compute_proof_hash(doc),
+        "height": ctx.height,
+    }
+    if doc.get("work") is not None:
+        entry["work"] = doc["work"]
+    job["attestations"] = [*job["attestations"], entry]
+    events: list[Event] = [
+        {
+            "type": "proof.attested",
+            "job": job["id"],
+            "verifier": tx.sender,
+            "verdict": doc["verdict"],
+        }
+    ]
+    majority = len(job["drawn"]) // 2 + 1
+    accepting, rejecting = tally_attestations(job)
+    if len(accepting) >= majority:
+        events += settle_job(
+            state,
+            job,
+            "accepted",
+            "a majority of the drawn verifiers accepted",
+            height=ctx.height,
+            epoch=ctx.epoch,
+        )
+    elif len(rejecting) >= majority:
+        events += settle_job(
+            state,
+            job,
+            "rejected",
+            "a majority of the drawn verifiers rejected",
+            height=ctx.height,
+            epoch=ctx.epoch,
+        )
+    else:
+        put_job(state, job)
+    return events
