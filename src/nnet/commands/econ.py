@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, emit, note, table, want_json
+from nnet.commands._common import JsonOpt, NodeOpt, emit, note, table, want_json
 from nnet.errors import UsageError
 
 app = typer.Typer(
@@ -31,7 +31,9 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="econ")
 
 
-def _params_with(changes: list[str] | None, extra: dict[str, Any] | None = None) -> Any:
+def _params_with(
+    changes: list[str] | None, extra: dict[str, Any] | None = None, base: Any = None
+) -> Any:
     from nnet.econ.params import EconParams
 
     text: dict[str, str] = {}
@@ -40,21 +42,61 @@ def _params_with(changes: list[str] | None, extra: dict[str, Any] | None = None)
         if not sep or not name.strip():
             raise UsageError(f"--set {item!r} is not NAME=VALUE", hint="e.g. --set max_apy=15%")
         text[name.strip()] = value
-    params = EconParams().with_text_changes(text)
+    params = (base or EconParams()).with_text_changes(text)
     return params.with_changes(extra) if extra else params
 
 
+def _chain_params(node: str | None) -> tuple[Any, str]:
+    """(EconParams in force on the node's chain, a description), or (None, why) if no node
+    answers; converted by the chain's own bridge (chain.economics.econ_params_from_values)."""
+    from nnet.chain.economics import econ_params_from_values
+    from nnet.client import NodeClient
+    from nnet.config import resolve
+    from nnet.econ.params import PARAM_SPECS
+    from nnet.errors import NnetError
+
+    url = resolve("node", node) or ""
+    try:
+        with NodeClient(url, timeout=5.0) as client:
+            status = client.status()
+            view = client.get("/params")
+        values = {s.name: int(view[s.name]["value"]) for s in PARAM_SPECS}
+        where = f"{status.get('chain', '?')} at height {status.get('height', '?')} ({url})"
+        return econ_params_from_values(values), where
+    except NnetError as e:
+        return None, f"no node reachable at {url} ({e.message})"
+    except (KeyError, TypeError, ValueError):
+        return None, f"the node at {url} does not serve the economic parameters"
+
+
 @app.command("params")
-def params_(set_: SetOpt = None, as_json: JsonOpt = False) -> None:
+def params_(
+    set_: SetOpt = None,
+    node: NodeOpt = None,
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Show the built-in defaults; ask no node.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Print every economic parameter: value, bounds, unit and meaning.
 
+    The values are those in force on the chain when a node answers (--node, env NNET_NODE),
+    otherwise the defaults (a note on stderr says which). --set shows a what-if on top.
     With --json, one JSON line per parameter; amounts there are base-unit strings.
 
     Example: nnet econ params --set target_inflation=3% --json | jq -r '.name + " " + .value'
     """
     from nnet.econ.params import PARAM_SPECS
 
-    params = _params_with(set_)
+    base, source = None, "defaults"
+    if not defaults:
+        base, where = _chain_params(node)
+        if base is None:
+            note(f"{where}; showing the defaults")
+        else:
+            source = "chain"
+            note(f"values in force on {where}")
+    params = _params_with(set_, base=base)
     if want_json(as_json):
         for s in PARAM_SPECS:
             value = getattr(params, s.name)
@@ -68,6 +110,7 @@ def params_(set_: SetOpt = None, as_json: JsonOpt = False) -> None:
                     "kind": s.kind,
                     "unit": s.unit,
                     "meaning": s.meaning,
+                    "source": source,
                 },
                 as_json=True,
             )
