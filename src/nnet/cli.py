@@ -31,6 +31,8 @@ COMMAND_MODULES = (
     "store",
     "claim",
     "vote",
+    "node",
+    "job",
     "econ",
     "devnet",
     "daemon",

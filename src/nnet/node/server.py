@@ -208,9 +208,10 @@ def _capability_routes(node: Node, home: Path) -> list[Any]:
     """Endpoints of other capabilities, served by the same app: governance reads, blobs."""
     from nnet.node.blobs_api import blob_routes
     from nnet.node.gov_api import gov_routes
+    from nnet.node.market_api import market_routes
     from nnet.store.blobs import BlobStore
 
-    return [*gov_routes(node), *blob_routes(BlobStore(home / "blobs"))]
+    return [*gov_routes(node), *market_routes(node), *blob_routes(BlobStore(home / "blobs"))]
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -1,0 +1,258 @@
+"""`nnet job submit|list|show|claim|cancel`: training jobs on the marketplace.
+
+`submit` reads the job spec, computes the CID of each data file from its bytes (refusing a spec
+whose declared CID differs), fills the CIDs into the spec, hashes it exactly as `nnet train`
+does (so the proof's "spec" will equal the job's spec_hash), uploads the spec and the data to the
+node's blob store, and builds the `job.submit` transaction. Rules: docs/marketplace.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from nnet.commands._common import (
+    ChainOpt,
+    JsonOpt,
+    KeyOpt,
+    NodeOpt,
+    NonceOpt,
+    PasswordFileOpt,
+    SendOpt,
+    WaitOpt,
+    emit,
+    note,
+    pairs,
+    table,
+    want_json,
+)
+from nnet.commands._txflow import TxOptions, issue, tx_command
+from nnet.config import resolve
+from nnet.encoding import format_amount, parse_amount
+from nnet.errors import UsageError, VerificationFailed
+
+app = typer.Typer(help="Submit, list, claim and cancel training jobs.", no_args_is_help=True)
+IdArg = Annotated[int, typer.Argument(min=1, help="Job id.")]
+_CHUNK = 1 << 20
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="job")
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """What a job submission publishes: the filled-in spec and the files it names, by CID."""
+
+    spec_toml: bytes  # the spec with its data CIDs filled in (what verifiers fetch)
+    spec_cid: str
+    spec_hash: str  # equals the "spec" of a proof of this job
+    dataset_cid: str  # equals the "dataset" of a proof of this job
+    blobs: dict[str, Path] = field(default_factory=dict)  # CID -> file, data and base model
+
+
+def prepare_job(spec_path: Path) -> JobFiles:
+    """Load a spec, check and fill its CIDs from the files' bytes; no torch, no network."""
+    import tomli_w
+
+    from nnet.proof.spec import load_spec
+    from nnet.store.cid import compute_cid, compute_file_cid
+
+    spec = load_spec(spec_path)
+    found: dict[str, tuple[str, Path]] = {}
+    for key, path_key in (("cid", "path"), ("labels_cid", "labels")):
+        if spec.data.get(path_key):
+            path = spec.resolve(spec.data[path_key])
+            found[key] = (compute_file_cid(path), path)
+    if spec.base_model is not None:
+        path = spec.resolve(spec.base_model["path"])
+        found["base_model"] = (compute_file_cid(path), path)
+    declared = {
+        "cid": spec.data.get("cid"),
+        "labels_cid": spec.data.get("labels_cid"),
+        "base_model": spec.base_model["cid"] if spec.base_model else None,
+    }
+    what = {"cid": "dataset", "labels_cid": "labels", "base_model": "base model"}
+    for key, (cid, path) in found.items():
+        want = declared[key]
+        if want is not None and want != cid:
+            raise VerificationFailed(
+                f"{what[key]} CID does not match its bytes: the spec declares {want} for "
+                f"{path}, whose bytes have CID {cid}",
+                hint="fix the CID in the spec (or drop it: submit fills it in)",
+            )
+    labels = found.get("labels_cid")
+    filled = spec.with_data_cids(found["cid"][0], labels[0] if labels else None)
+    toml = tomli_w.dumps(filled.to_toml()).encode()
+    return JobFiles(
+        spec_toml=toml,
+        spec_cid=compute_cid(toml),
+        spec_hash=filled.spec_hash(),
+        dataset_cid=found["cid"][0],
+        blobs={cid: path for cid, path in found.values()},
+    )
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            yield chunk
+
+
+def upload_job(files: JobFiles, node_url: str) -> None:
+    """Put the spec and every data file into the node's blob store (each checked by its CID)."""
+    from nnet.client import NodeClient
+
+    with NodeClient(node_url) as client:
+        client.put_blob([files.spec_toml], cid=files.spec_cid)
+        for cid, path in files.blobs.items():
+            client.put_blob(_file_chunks(path), cid=cid)
+            note(f"uploaded {path.name} as {cid}")
+
+
+def job_body(files: JobFiles, fee: int, verifiers: int, deadline_epochs: int) -> dict[str, Any]:
+    return {
+        "spec_cid": files.spec_cid,
+        "spec_hash": files.spec_hash,
+        "dataset_cid": files.dataset_cid,
+        "fee": str(fee),
+        "verifiers": verifiers,
+        "deadline_epochs": deadline_epochs,
+    }
+
+
+@app.command("submit")
+def submit(
+    spec: Annotated[Path, typer.Argument(help="Job spec (TOML), see docs/job-spec.md.")],
+    fee: Annotated[str, typer.Option("--fee", help="What the job pays, in NNET (escrowed).")],
+    verifiers: Annotated[
+        int, typer.Option("--verifiers", min=1, help="Verifiers to draw for the proof.")
+    ] = 1,
+    deadline_epochs: Annotated[
+        int, typer.Option("--deadline-epochs", min=0, help="Epochs the job stays claimable.")
+    ] = 10,
+    no_upload: Annotated[
+        bool, typer.Option("--no-upload", help="Do not upload the spec and data to the node.")
+    ] = False,
+    tx_fee: Annotated[
+        str | None, typer.Option("--tx-fee", help="Transaction fee in NNET [env NNET_FEE].")
+    ] = None,
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
+    nonce: NonceOpt = None,
+    chain: ChainOpt = None,
+    node: NodeOpt = None,
+    send: SendOpt = False,
+    wait: WaitOpt = False,
+) -> None:
+    """Submit a training job: check the data CIDs against the files, upload spec and data to the
+    node's blob store, and escrow the fee (`--fee` is the job's price; `--tx-fee` the tx fee).
+
+    Example: nnet job submit examples/mnist.toml --fee 25 --verifiers 3 --send
+    """
+    amount = parse_amount(fee)
+    if amount == 0:
+        raise UsageError("--fee must be more than 0")
+    files = prepare_job(spec)
+    opts = TxOptions(key, password_file, nonce, tx_fee, chain, node, send, wait)
+    if not no_upload:
+        upload_job(files, resolve("node", node) or "")
+    note(f"spec {files.spec_cid} (hash {files.spec_hash[:18]}…), dataset {files.dataset_cid}")
+    issue("job.submit", job_body(files, amount, verifiers, deadline_epochs), opts)
+
+
+def claim(job: IdArg) -> dict[str, Any]:
+    """Claim an open job for this node, locking its collateral until the job settles.
+
+    Example: nnet job claim 4 --send
+    """
+    return {"job": job}
+
+
+def cancel(job: IdArg) -> dict[str, Any]:
+    """Cancel your job before it is claimed (or after its proof deadline passed); refunds the fee.
+
+    Example: nnet job cancel 4 --send
+    """
+    return {"job": job}
+
+
+tx_command(app, "claim", "job.claim", claim)
+tx_command(app, "cancel", "job.cancel", cancel)
+
+
+def _client(node: str | None):  # type: ignore[no-untyped-def]
+    from nnet.client import NodeClient
+
+    return NodeClient(resolve("node", node) or "")
+
+
+@app.command("list")
+def list_(
+    status: Annotated[
+        str | None, typer.Option("--status", help="Only jobs in this status (e.g. open).")
+    ] = None,
+    node: NodeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List jobs, newest first: status, fee, assignee, blocks left before the current deadline.
+
+    Example: nnet job list --status open
+    """
+    with _client(node) as client:
+        jobs = client.get("/jobs", **({"status": status} if status else {}))["jobs"]
+    if want_json(as_json):
+        for j in jobs:
+            emit(j, as_json=True)
+        return
+    rows = [
+        (
+            str(j["id"]),
+            j["status"],
+            format_amount(int(j["fee"])),
+            str(j["verifiers"]),
+            j["assignee"] or "-",
+            str(j.get("blocks_left", "-")),
+        )
+        for j in jobs
+    ]
+    print(table(rows, ("ID", "STATUS", "FEE", "VERIFIERS", "ASSIGNEE", "BLOCKS LEFT")))
+
+
+@app.command("show")
+def show(job: IdArg, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a job: spec, escrow, assignee, challenge, verifiers, attestations, settlement.
+
+    Example: nnet job show 4
+    """
+    with _client(node) as client:
+        record = client.get(f"/jobs/{job}")
+    emit(record, as_json=want_json(as_json), human=_human)
+
+
+def _human(j: dict[str, Any]) -> str:
+    rows: dict[str, Any] = {
+        "id": j["id"],
+        "status": j["status"],
+        "submitter": j["submitter"],
+        "fee": format_amount(int(j["fee"])) + " NNET",
+        "spec": f"{j['spec_cid']} (hash {j['spec_hash']})",
+        "dataset": j["dataset_cid"],
+        "assignee": j["assignee"] or "-",
+    }
+    if "blocks_left" in j:
+        rows["deadline"] = f"height {j['deadline_height']} ({j['blocks_left']} blocks left)"
+    if j.get("challenge"):
+        c = j["challenge"]
+        rows["challenge"] = f"segments {c['segments']} of {c['of']} (seed {c['seed'][:18]}…)"
+        rows["verifiers"] = ", ".join(j["drawn"]) or "-"
+    for a in j.get("attestations") or []:
+        rows[f"attestation {a['verifier'][:10]}…"] = a["verdict"]
+    if j.get("settlement"):
+        s = j["settlement"]
+        rows["settlement"] = f"{s['outcome']}: {s['reason']}"
+    return pairs(rows)

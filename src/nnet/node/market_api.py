@@ -1,0 +1,122 @@
+"""The daemon's marketplace reads: `GET /jobs`, `/jobs/{id}`, `/proofs/{id}`, `/nodes`,
+`/nodes/{addr}`, served from committed state (chain/market.py has the record layout).
+
+Amounts are decimal strings of base units (PROTOCOL.md); a job is served with its proof
+document, its challenge (seed, segments, openings to publish), drawn verifiers, openings,
+attestations, settlement and, while it waits for something, the height by which it must happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from nnet.chain.market import get_proof
+from nnet.chain.market_settle import NODES_KEY, get_job, get_node
+from nnet.chain.params import get_param
+from nnet.crypto import normalize_address
+from nnet.errors import MalformedInput, NotFound
+
+__all__ = ["describe_job", "describe_node", "market_routes"]
+
+_AMOUNTS = ("fee", "escrow", "collateral")
+_DEADLINES = {
+    "open": "claim_deadline",
+    "claimed": "proof_deadline",
+    "challenged": "open_deadline",
+    "opened": "attest_deadline",
+}
+
+
+def describe_job(state: Any, height: int, job: dict[str, Any]) -> dict[str, Any]:
+    """A job as clients see it (see the module docstring)."""
+    view = dict(job)
+    for name in _AMOUNTS:
+        view[name] = str(job[name])
+    record = get_proof(state, int(job["id"]))
+    view["proof"] = None if record is None else record["doc"]
+    view["proof_hash"] = None if record is None else record["hash"]
+    deadline = _DEADLINES.get(job["status"])
+    if deadline is not None and job.get(deadline) is not None:
+        last_block = (int(job[deadline]) + 1) * get_param(state, "epoch_blocks") - 1
+        view["deadline_height"] = last_block
+        view["blocks_left"] = max(0, last_block - height)
+    return view
+
+
+def describe_node(state: Any, address: str, node: dict[str, Any]) -> dict[str, Any]:
+    view = {"address": address, **node}
+    view["collateral"] = str(node["collateral"])
+    view["locked"] = str(node["locked"])
+    view["free"] = str(int(node["collateral"]) - int(node["locked"]))
+    return view
+
+
+def _job_id(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 18 or int(raw) == 0:
+        raise MalformedInput("job id must be a positive integer")
+    return int(raw)
+
+
+def _limit(request: Request) -> int:
+    raw = request.query_params.get("limit", "100")
+    if not raw.isdigit() or not 0 < int(raw) <= 1000:
+        raise MalformedInput("limit must be an integer from 1 to 1000")
+    return int(raw)
+
+
+def market_routes(node: Any) -> list[Route]:
+    """Routes reading `node.state` (committed state) and `node.head`."""
+
+    async def list_jobs(request: Request) -> Response:
+        status = request.query_params.get("status")
+        limit = _limit(request)
+        last = int(node.state.get("market/next_job") or 1)
+        out = []
+        for job_id in range(last - 1, 0, -1):  # newest first
+            job = get_job(node.state, job_id)
+            if job is not None and (status is None or job["status"] == status):
+                out.append(describe_job(node.state, node.head.height, job))
+                if len(out) >= limit:
+                    break
+        return JSONResponse({"jobs": out})
+
+    async def show_job(request: Request) -> Response:
+        job_id = _job_id(request.path_params["id"])
+        job = get_job(node.state, job_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return JSONResponse(describe_job(node.state, node.head.height, job))
+
+    async def show_proof(request: Request) -> Response:
+        job_id = _job_id(request.path_params["id"])
+        record = get_proof(node.state, job_id)
+        if record is None:
+            raise NotFound(f"job {job_id} has no proof")
+        return JSONResponse(record["doc"])
+
+    async def list_nodes(request: Request) -> Response:
+        out = []
+        for address in node.state.get(NODES_KEY) or []:
+            record = get_node(node.state, address)
+            if record is not None:
+                out.append(describe_node(node.state, address, record))
+        return JSONResponse({"nodes": out})
+
+    async def show_node(request: Request) -> Response:
+        address = normalize_address(request.path_params["address"], "address")
+        record = get_node(node.state, address)
+        if record is None:
+            raise NotFound(f"{address} is not a registered node")
+        return JSONResponse(describe_node(node.state, address, record))
+
+    return [
+        Route("/jobs", list_jobs, methods=["GET"]),
+        Route("/jobs/{id}", show_job, methods=["GET"]),
+        Route("/proofs/{id}", show_proof, methods=["GET"]),
+        Route("/nodes", list_nodes, methods=["GET"]),
+        Route("/nodes/{address}", show_node, methods=["GET"]),
+    ]
