@@ -21,7 +21,7 @@ from nnet.chain.block import process_block
 from nnet.chain.economics import econ_params_from_values, epoch_work_key, get_econ_params
 from nnet.chain.genesis import make_devnet_genesis
 from nnet.chain.governance import get_proposal
-from nnet.chain.params import PARAMS, PPB, check_param, get_param
+from nnet.chain.params import PARAMS, PPB, check_param, get_param, get_params_view
 from nnet.commands.vote import parse_param_value
 from nnet.econ.params import PARAM_SPECS, EconParams
 from nnet.encoding import UNIT
@@ -343,3 +343,12 @@ def test_conservation_cap_and_replica_over_random_blocks(ops, per_block: int) ->
     )
     # what stakers can claim is in escrow; the rest is floor dust, < 1 unit per settlement
     assert 0 <= escrow - owed <= len(ops) + 4
+
+
+def test_params_view_serves_econ_rows_json_safe() -> None:
+    state, _ = make_devnet(1).fresh_state()
+    view = get_params_view(state)
+    assert view["target_inflation"] == {**view["target_inflation"], "value": 50_000_000}
+    assert view["target_inflation"]["kind"] == "ppb"
+    assert view["compute_ref"]["max"] == str(10**30)  # past 2^53: a decimal string
+    assert view["max_supply"]["value"] == str(1_500_000_000 * UNIT)

@@ -173,11 +173,12 @@ def get_param(state: StateReader, name: str) -> int:
 
 
 def get_params_view(state: StateReader) -> dict[str, dict[str, Any]]:
-    """The table as the daemon serves it: amounts as decimal strings, counts as integers."""
+    """The table as the daemon serves it: amounts (and any number that may pass 2^53, as
+    PROTOCOL.md asks) as decimal strings, other counts, ppm and ppb as integers."""
     out: dict[str, dict[str, Any]] = {}
     for name, spec in PARAMS.items():
         value = get_param(state, name)
-        if spec.kind == "units":
+        if spec.kind == "units" or spec.max > 2**53:
             out[name] = {
                 "value": str(value),
                 "min": str(spec.min),
