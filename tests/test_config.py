@@ -35,3 +35,26 @@ def test_broken_config_file_is_reported(nnet_home: Path) -> None:
     (nnet_home / "config.toml").write_text("node = [unclosed")
     with pytest.raises(MalformedInput, match=r"config\.toml"):
         resolve("node")
+
+
+def test_a_running_local_daemon_is_the_default_node(nnet_home: Path) -> None:
+    import json
+    import os
+
+    nnet_home.mkdir(parents=True)
+    (nnet_home / "daemon.json").write_text(
+        json.dumps({"url": "http://127.0.0.1:4242", "pid": os.getpid()})
+    )
+    assert resolve("node") == "http://127.0.0.1:4242"
+    Config(nnet_home).set("node", "http://config:1")
+    assert resolve("node") == "http://config:1"  # config.toml still wins
+
+
+def test_a_stale_daemon_file_is_ignored(nnet_home: Path) -> None:
+    import json
+
+    nnet_home.mkdir(parents=True)
+    (nnet_home / "daemon.json").write_text(
+        json.dumps({"url": "http://127.0.0.1:4242", "pid": 2**22 + 12345})
+    )
+    assert resolve("node") == "http://127.0.0.1:7654"

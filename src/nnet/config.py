@@ -1,6 +1,8 @@
 """Settings: `$NNET_HOME/config.toml` (tomllib to read, tomli-w to write), environment, flags.
 
 Precedence: a flag beats the environment, which beats config.toml, which beats the default.
+One derived default: with no node URL set anywhere, a daemon running from this NNET_HOME (its
+`daemon.json`, written once it listens) is the node, so a devnet on port 0 needs no setup.
 Every setting is declared once in SETTINGS with its environment variable, default and a check;
 `nnet config get/set` and every command read them through `resolve`.
 """
@@ -112,10 +114,29 @@ def resolve(name: str, flag: str | None = None, home: Path | None = None) -> str
         return setting.check(flag)
     if setting.env and os.environ.get(setting.env):
         return setting.check(os.environ[setting.env])
-    stored = Config(home or home_dir()).get(name)
+    home = home or home_dir()
+    stored = Config(home).get(name)
     if stored is not None:
         return stored
+    if name == "node":
+        local = _local_daemon_url(home)
+        if local:
+            return local
     return setting.default
+
+
+def _local_daemon_url(home: Path) -> str | None:
+    """The URL in $NNET_HOME/daemon.json, if a daemon of this home is running."""
+    import json
+
+    try:
+        info = json.loads((home / "daemon.json").read_text())
+        url = info["url"]
+        pid = int(info["pid"])
+        os.kill(pid, 0)  # still alive? (raises if not)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(url) if isinstance(url, str) and url.startswith("http") else None
 
 
 def _setting(name: str) -> Setting:
