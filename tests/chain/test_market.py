@@ -267,6 +267,10 @@ def test_honest_flow_pays_node_verifiers_and_treasury_exactly(chain: Chain) -> N
     chain.until_epoch_end(chain.epoch)
     assert chain.state.get("active_nodes") == 1
     assert chain.job()["settlement"]["to_node"] == str(paid_p)
+    # its attestation deadline passing later settles nothing again
+    settled, balance = chain.job(), get_balance(chain.state, p.address)
+    chain.until_epoch_end(settled["attest_deadline"] + 1)
+    assert chain.job() == settled and get_balance(chain.state, p.address) == balance
 
 
 def test_verifiers_are_a_weighted_subset_never_the_prover_or_submitter(chain: Chain) -> None:
@@ -582,3 +586,95 @@ def test_a_tie_at_the_deadline_refunds(chain: Chain) -> None:
     chain.until_epoch_end(chain.job()["attest_deadline"])
     assert chain.job()["status"] == "refunded"
     assert chain.node(p.address)["collateral"] == COLLATERAL
+
+
+# ---- many jobs, random actions: conservation every block, nothing stuck at the end -------------
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_market_never_strands_escrow_or_collateral(chain: Chain, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    s, p, vs, x = roles(chain)
+    chain.block(register(s, 20 * UNIT), register(x, 30 * UNIT))
+    nodes = [s, p, *vs, x]
+
+    def one(job: dict[str, Any]) -> tuple[Account, Any] | None:
+        status, jid = job["status"], job["id"]
+        if status == "open":
+            if rng.random() < 0.15:
+                submitter = by_address(chain, [job["submitter"]])[0]
+                return submitter, submitter.tx("job.cancel", {"job": jid})
+            who = rng.choice(nodes)
+            return who, who.tx("job.claim", {"job": jid})
+        assignee = next((n for n in nodes if n.address == job["assignee"]), None)
+        if status == "claimed" and assignee is not None and rng.random() < 0.7:
+            return assignee, assignee.tx(
+                "proof.submit", {"job": jid, "proof": proof_doc(assignee, jid)}
+            )
+        if status == "challenged" and assignee is not None and rng.random() < 0.7:
+            return assignee, assignee.tx(
+                "proof.open", {"job": jid, "openings": openings(job["challenge"]["openings"])}
+            )
+        if status == "opened" and rng.random() < 0.8:
+            v = rng.choice(by_address(chain, job["drawn"]))
+            proof = chain.state.get(f"proof/{jid}")["doc"]
+            verdict = rng.choice(["accept", "accept", "reject"])
+            doc = make_attestation(
+                proof,
+                reasons=[] if verdict == "accept" else ["replay: mismatch"],
+                challenge=job["challenge"],
+                report={"work": rng.randrange(1, 10_000)},
+                secret=v.secret,
+            )
+            return v, v.tx("proof.attest", {"job": jid, "attestation": doc})
+        return None
+
+    for _ in range(120):
+        jobs = [chain.job(j) for j in range(1, int(chain.state.get("market/next_job") or 1))]
+        live = [
+            j
+            for j in jobs
+            if j["status"] not in ("accepted", "rejected", "refunded", "expired", "cancelled")
+        ]
+        action = None
+        if rng.random() < 0.25 or not live:
+            who = rng.choice([s, x])
+            action = (
+                who,
+                submit(
+                    who,
+                    fee=rng.randrange(1, 40) * UNIT,
+                    verifiers=rng.randrange(1, 4),
+                    deadline=rng.randrange(0, 3),
+                ),
+            )
+        else:
+            action = one(rng.choice(live))
+        if action is None:
+            chain.block()
+            continue
+        who, tx = action
+        result = chain.block(tx)
+        if result.rejected:
+            who.nonce -= 1
+    last = max(
+        [
+            0,
+            *(
+                chain.job(j)["claim_deadline"]
+                for j in range(1, int(chain.state.get("market/next_job") or 1))
+            ),
+        ]
+    )
+    chain.until_epoch_end(last + 8)
+    next_job = int(chain.state.get("market/next_job") or 1)
+    assert next_job > 5
+    outcomes = set()
+    for j in range(1, next_job):
+        job = chain.job(j)
+        assert job["status"] in ("accepted", "rejected", "refunded", "expired", "cancelled"), job
+        assert job["escrow"] == 0
+        outcomes.add(job["status"])
+    for n in nodes:
+        assert chain.node(n.address)["locked"] == 0
+    assert len(outcomes) >= 3
