@@ -1,5 +1,9 @@
 """The training marketplace on chain: nodes, jobs, proofs, challenges, verifiers, attestations.
 
+Files: this module (the rules, reads, node and job transactions), market_proof.py (proof.submit,
+the begin-block challenge and verifier draw, proof.open, proof.attest; re-exported here) and
+market_settle.py (payouts, the deadline epoch step).
+
 Lifecycle of a job (statuses; every deadline is an epoch number, a transaction is on time while
 the block's epoch ≤ the deadline, and the epoch-end step of the deadline epoch applies the outcome
 in the right column, so no escrow is ever stuck; docs/marketplace.md has the walkthrough):
@@ -74,31 +78,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnet.chain.accounts import (
-    StateLike,
-    decrease_balance,
-    get_balance,
-    get_stake,
-    increase_balance,
+from nnet.chain.accounts import StateLike, decrease_balance, get_balance, increase_balance
+from nnet.chain.market_proof import (
+    compute_challenge_seed,
+    compute_proof_hash,
+    draw_verifiers,
+    get_proof,
+    need_job,
+    on_time,
+    process_market_begin_block,
+    process_proof_attest,
+    process_proof_open,
+    process_proof_submit,
 )
 from nnet.chain.market_settle import (
     NODES_KEY,
     get_job,
     get_node,
-    is_final,
     put_job,
     put_node,
     schedule_job,
     settle_job,
-    tally_attestations,
 )
 from nnet.chain.params import get_param
-from nnet.crypto import keccak256
-from nnet.encoding import canonical_json, hex_to_bytes
-from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
-from nnet.proof.challenge import compute_challenge
-from nnet.proof.document import verify_document
-from nnet.proof.merkle import is_valid_merkle_path
+from nnet.errors import InvalidTx
 
 __all__ = [
     "compute_challenge_seed",
@@ -120,29 +123,10 @@ __all__ = [
 ]
 
 PPM = 1_000_000
-PENDING_KEY = "market/pending"
 Event = dict[str, Any]
 
 
 # ---- reads (also for the prove / open / verify glue and the API) ------------------------------
-def compute_proof_hash(doc: dict[str, Any]) -> str:
-    """0x + keccak256(JCS(proof with its sig)): how an attestation names the proof."""
-    return "0x" + keccak256(canonical_json(doc)).hex()
-
-
-def compute_challenge_seed(block_hash: str, proof_hash: str) -> bytes:
-    """keccak256(block hash ‖ proof hash), both 32 bytes."""
-    return keccak256(
-        hex_to_bytes(block_hash, "block hash", 32) + hex_to_bytes(proof_hash, "proof hash", 32)
-    )
-
-
-def get_proof(state: StateLike, job_id: int) -> dict[str, Any] | None:
-    """{"doc", "hash", "height"} of the job's proof, or None."""
-    record = state.get(f"proof/{job_id}")
-    return None if record is None else dict(record)
-
-
 def get_challenge(state: StateLike, job_id: int) -> dict[str, Any] | None:
     """The job's challenge once fixed: {"seed", "q", "segments", "of", "openings"} (openings: the
     checkpoint indices proof.open must cover). Pass bytes.fromhex(seed[2:]) and q to
@@ -159,23 +143,6 @@ def get_required_openings(state: StateLike, job_id: int) -> list[int]:
 def compute_required_collateral(state: StateLike, fee: int) -> int:
     ppm = get_param(state, "market_job_collateral_ppm")
     return max(fee * ppm // PPM, get_param(state, "market_min_job_collateral"))
-
-
-def _need_job(state: StateLike, job_id: int) -> dict[str, Any]:
-    job = get_job(state, job_id)
-    if job is None:
-        raise InvalidTx(f"no job {job_id}", code="unknown_job")
-    if is_final(job):
-        why = job["settlement"]["reason"] if job.get("settlement") else ""
-        raise InvalidTx(
-            f"job {job_id} is already settled ({job['status']}: {why})", code="job_settled"
-        )
-    return job
-
-
-def _on_time(deadline: int, ctx: Any, what: str, code: str) -> None:
-    if ctx.epoch > deadline:
-        raise InvalidTx(f"{what}: the deadline was epoch {deadline}, now {ctx.epoch}", code=code)
 
 
 # ---- nodes -------------------------------------------------------------------------------------
@@ -283,10 +250,10 @@ def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
 
 
 def process_job_claim(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
-    job = _need_job(state, int(tx.body["job"]))
+    job = need_job(state, int(tx.body["job"]))
     if job["status"] != "open":
         raise InvalidTx(f"job {job['id']} is {job['status']}, not open", code="job_taken")
-    _on_time(job["claim_deadline"], ctx, f"job {job['id']} can no longer be claimed", "late_claim")
+    on_time(job["claim_deadline"], ctx, f"job {job['id']} can no longer be claimed", "late_claim")
     if tx.sender == job["submitter"]:
         raise InvalidTx("a submitter may not claim its own job", code="own_job")
     node = get_node(state, tx.sender)
@@ -321,7 +288,7 @@ def process_job_claim(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
 
 
 def process_job_cancel(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
-    job = _need_job(state, int(tx.body["job"]))
+    job = need_job(state, int(tx.body["job"]))
     if tx.sender != job["submitter"]:
         raise InvalidTx(f"only the submitter may cancel job {job['id']}", code="not_submitter")
     if job["status"] == "open":
@@ -348,278 +315,3 @@ def process_job_cancel(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
         "after its proof deadline passed without a proof",
         code="not_cancellable",
     )
-
-
-# ---- proofs ------------------------------------------------------------------------------------
-def _check_proof_doc(doc: dict[str, Any], job: dict[str, Any], sender: str) -> None:
-    try:
-        signer = verify_document(doc, "nnet.proof", "prover")
-    except (MalformedInput, VerificationFailed) as e:
-        raise InvalidTx(f"bad proof document: {e.message}", code="bad_proof") from None
-    if signer != sender:
-        raise InvalidTx(f"the proof is signed by {signer}, not by {sender}", code="bad_proof")
-    mine = {"job": str(job["id"]), "spec": job["spec_hash"], "dataset": job["dataset_cid"]}
-    for name, want in mine.items():
-        if doc.get(name) != want:
-            raise InvalidTx(
-                f"proof for another job: its {name} is {doc.get(name)!r}, job {job['id']} "
-                f"has {want!r}",
-                code="wrong_job",
-            )
-    count = doc.get("checkpoints")
-    if type(count) is not int or not 2 <= count <= 2**32:
-        raise InvalidTx("proof.checkpoints must be an integer >= 2", code="bad_proof")
-    try:
-        hex_to_bytes(doc.get("root"), "proof.root", 32)
-    except MalformedInput as e:
-        raise InvalidTx(e.message, code="bad_proof") from None
-    for name in ("env", "mode"):
-        if not isinstance(doc.get(name), str):
-            raise InvalidTx(f"proof.{name} must be a string", code="bad_proof")
-
-
-def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
-    job = _need_job(state, int(tx.body["job"]))
-    if job["assignee"] != tx.sender:
-        who = job["assignee"] or "nobody"
-        raise InvalidTx(
-            f"job {job['id']} is claimed by {who}, not by {tx.sender}", code="not_assignee"
-        )
-    if job["status"] != "claimed":
-        raise InvalidTx(f"job {job['id']} already has a proof", code="already_proved")
-    _on_time(job["proof_deadline"], ctx, "proof too late", "late_proof")
-    doc = tx.body["proof"]
-    _check_proof_doc(doc, job, tx.sender)
-    proof_hash = compute_proof_hash(doc)
-    state.put(f"proof/{job['id']}", {"doc": doc, "hash": proof_hash, "height": ctx.height})
-    job["status"] = "proved"
-    put_job(state, job)
-    pending = list(state.get(PENDING_KEY) or [])
-    state.put(PENDING_KEY, [*pending, job["id"]])
-    return [{"type": "proof.submitted", "job": job["id"], "proof": proof_hash}]
-
-
-def draw_verifiers(
-    state: StateLike, job: dict[str, Any], proof: dict[str, Any], seed: bytes
-) -> list[str]:
-    """Weighted draw without replacement (see the module docstring); deterministic in `seed`."""
-    exact = proof.get("mode") == "exact"
-    candidates: list[tuple[str, int]] = []
-    for address in state.get(NODES_KEY) or []:
-        if address in (job["assignee"], job["submitter"]):
-            continue
-        node = get_node(state, address)
-        if node is None or (exact and node.get("env") != proof.get("env")):
-            continue
-        weight = (int(get_stake(state, address)["bonded"]) + int(node["collateral"])) * (
-            1 + int(node["reputation"])
-        )
-        if weight > 0:
-            candidates.append((address, weight))
-    chosen: list[str] = []
-    counter = 0
-    while candidates and len(chosen) < int(job["verifiers"]):
-        total = sum(w for _, w in candidates)
-        limit = (1 << 256) - (1 << 256) % total
-        while True:
-            x = int.from_bytes(keccak256(seed + b"verifiers" + counter.to_bytes(8, "big")), "big")
-            counter += 1
-            if x < limit:
-                break
-        r = x % total
-        for i, (address, weight) in enumerate(candidates):
-            if r < weight:
-                chosen.append(address)
-                del candidates[i]
-                break
-            r -= weight
-    return chosen
-
-
-def process_market_begin_block(state: StateLike, ctx: Any) -> list[Event]:
-    """Begin-block step: fix the challenge and draw the verifiers of every proof included in the
-    previous block, whose hash (ctx.prev_hash) is now known."""
-    pending = state.get(PENDING_KEY)
-    if not pending:
-        return []
-    events: list[Event] = []
-    q = get_param(state, "market_challenge_q")
-    for job_id in pending:
-        job = get_job(state, int(job_id))
-        record = get_proof(state, int(job_id))
-        if job is None or record is None or job["status"] != "proved":
-            continue
-        doc = record["doc"]
-        seed = compute_challenge_seed(ctx.prev_hash, record["hash"])
-        n = int(doc["checkpoints"]) - 1
-        segments = sorted(set(compute_challenge(seed, n, q)) | {n - 1})
-        openings = sorted({0, *segments, *(s + 1 for s in segments)})
-        job["challenge"] = {
-            "seed": "0x" + seed.hex(),
-            "block": ctx.prev_hash,
-            "q": q,
-            "segments": segments,
-            "of": n,
-            "openings": openings,
-        }
-        job["drawn"] = draw_verifiers(state, job, doc, seed)
-        if not job["drawn"]:
-            events += settle_job(
-                state, job, "refunded", "no eligible verifier", height=ctx.height, epoch=ctx.epoch
-            )
-            continue
-        job["status"] = "challenged"
-        job["open_deadline"] = ctx.epoch + get_param(state, "market_open_epochs")
-        put_job(state, job)
-        schedule_job(state, job["open_deadline"], job["id"])
-        events.append(
-            {
-                "type": "proof.challenged",
-                "job": job["id"],
-                "segments": segments,
-                "verifiers": job["drawn"],
-            }
-        )
-    state.put(PENDING_KEY, None)
-    return events
-
-
-def process_proof_open(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
-    job = _need_job(state, int(tx.body["job"]))
-    if job["assignee"] != tx.sender:
-        raise InvalidTx(
-            f"only the assignee of job {job['id']} opens its proof", code="not_assignee"
-        )
-    if job["status"] != "challenged":
-        why = (
-            "its challenge is fixed in the block after the proof"
-            if job["status"] == "proved"
-            else ""
-        )
-        raise InvalidTx(
-            f"job {job['id']} is {job['status']}, not awaiting openings {why}".rstrip(),
-            code="not_challenged",
-        )
-    _on_time(job["open_deadline"], ctx, "openings too late", "late_opening")
-    record = get_proof(state, job["id"])
-    assert record is not None
-    doc = record["doc"]
-    root = hex_to_bytes(doc["root"], "proof.root", 32)
-    count = int(doc["checkpoints"])
-    given = tx.body["openings"]
-    want = job["challenge"]["openings"]
-    if sorted(o["index"] for o in given) != want:
-        raise InvalidTx(
-            f"openings must cover exactly checkpoints {want}, once each", code="bad_opening"
-        )
-    for o in given:
-        leaf = hex_to_bytes(o["hash"], "opening hash", 32)
-        path = [hex_to_bytes(p, "opening path", 32) for p in o["path"]]
-        if not is_valid_merkle_path(leaf, o["index"], count, path, root):
-            raise InvalidTx(
-                f"opening of checkpoint {o['index']} does not match the committed root",
-                code="bad_opening",
-            )
-    job["openings"] = sorted(given, key=lambda o: int(o["index"]))
-    job["status"] = "opened"
-    job["attest_deadline"] = ctx.epoch + get_param(state, "market_attest_epochs")
-    put_job(state, job)
-    schedule_job(state, job["attest_deadline"], job["id"])
-    return [{"type": "proof.opened", "job": job["id"], "openings": len(given)}]
-
-
-def _check_attestation(
-    doc: dict[str, Any], job: dict[str, Any], sender: str, proof_hash: str
-) -> None:
-    try:
-        signer = verify_document(doc, "nnet.attestation", "verifier")
-    except (MalformedInput, VerificationFailed) as e:
-        raise InvalidTx(f"bad attestation: {e.message}", code="bad_attestation") from None
-    if signer != sender:
-        raise InvalidTx(
-            f"the attestation is signed by {signer}, not {sender}", code="bad_attestation"
-        )
-    if doc.get("proof") != proof_hash:
-        raise InvalidTx(
-            f"the attestation is about proof {doc.get('proof')!r}, not job {job['id']}'s "
-            f"{proof_hash}",
-            code="wrong_proof",
-        )
-    challenge = doc.get("challenge")
-    seed = challenge.get("seed") if isinstance(challenge, dict) else None
-    if seed != job["challenge"]["seed"]:
-        raise InvalidTx(
-            f"the attestation used challenge seed {seed!r}, the chain's is "
-            f"{job['challenge']['seed']}",
-            code="wrong_challenge",
-        )
-    verdict, reasons = doc.get("verdict"), doc.get("reasons")
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise InvalidTx("attestation reasons must be a list of strings", code="bad_attestation")
-    if verdict not in ("accept", "reject") or (verdict == "reject") != bool(reasons):
-        raise InvalidTx(
-            "attestation verdict must be accept (no reasons) or reject (with reasons)",
-            code="bad_attestation",
-        )
-    work = doc.get("work")
-    if work is not None and (type(work) is not int or not 0 <= work < 2**63):
-        raise InvalidTx("attestation work must be a non-negative integer", code="bad_attestation")
-
-
-def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
-    job = _need_job(state, int(tx.body["job"]))
-    if tx.sender not in job["drawn"]:
-        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job['id']}", code="not_drawn")
-    if job["status"] != "opened":
-        raise InvalidTx(
-            f"job {job['id']} is {job['status']}; attestations come after the openings",
-            code="not_opened",
-        )
-    if any(a["verifier"] == tx.sender for a in job["attestations"]):
-        raise InvalidTx(f"{tx.sender} already attested job {job['id']}", code="already_attested")
-    _on_time(job["attest_deadline"], ctx, "attestation too late", "late_attestation")
-    record = get_proof(state, job["id"])
-    assert record is not None
-    doc = tx.body["attestation"]
-    _check_attestation(doc, job, tx.sender, record["hash"])
-    entry: dict[str, Any] = {
-        "verifier": tx.sender,
-        "verdict": doc["verdict"],
-        "reasons": doc["reasons"],
-        "hash": compute_proof_hash(doc),
-        "height": ctx.height,
-    }
-    if doc.get("work") is not None:
-        entry["work"] = doc["work"]
-    job["attestations"] = [*job["attestations"], entry]
-    events: list[Event] = [
-        {
-            "type": "proof.attested",
-            "job": job["id"],
-            "verifier": tx.sender,
-            "verdict": doc["verdict"],
-        }
-    ]
-    majority = len(job["drawn"]) // 2 + 1
-    accepting, rejecting = tally_attestations(job)
-    if len(accepting) >= majority:
-        events += settle_job(
-            state,
-            job,
-            "accepted",
-            "a majority of the drawn verifiers accepted",
-            height=ctx.height,
-            epoch=ctx.epoch,
-        )
-    elif len(rejecting) >= majority:
-        events += settle_job(
-            state,
-            job,
-            "rejected",
-            "a majority of the drawn verifiers rejected",
-            height=ctx.height,
-            epoch=ctx.epoch,
-        )
-    else:
-        put_job(state, job)
-    return events
