@@ -24,6 +24,19 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="devnet")
 
 
+def _parse_params(items: list[str]) -> dict[str, int]:
+    """--param NAME=VALUE, written as for `nnet vote propose param` and checked against bounds."""
+    from nnet.commands.vote import parse_param_value
+
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--param {item!r} is not NAME=VALUE")
+        out[name.strip()] = parse_param_value(name.strip(), value.strip())
+    return out
+
+
 def _parse_fund(items: list[str]) -> dict[str, int]:
     from nnet.crypto import normalize_address
     from nnet.encoding import parse_amount
@@ -98,6 +111,14 @@ def init(
         int,
         typer.Option("--unbonding-epochs", min=0, help="Full epochs unstaked tokens stay locked."),
     ] = 2,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            help="NAME=VALUE for any governance parameter (repeatable), "
+            "e.g. market_attest_epochs=4 or target_inflation=5%.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write HOME/genesis.json and the sequencer key (light scrypt; password in a 0600 file).
@@ -115,6 +136,8 @@ def init(
     home = home_dir()
     chain_id = resolve("chain", chain) or "nnet-devnet"
     funds = _parse_fund(fund or [])
+    params = {"epoch_blocks": epoch_blocks, "unbonding_epochs": unbonding_epochs}
+    params.update(_parse_params(param or []))
     names = ["sequencer"] + [f"validator-{i}" for i in range(1, validators)]
     genesis_path = home / "genesis.json"
     if genesis_path.exists() or (home / "chain.db").exists():
@@ -147,7 +170,7 @@ def init(
             time_ms=int(time.time() * 1000),
             validators={i.address: VALIDATOR_STAKE_NNET * UNIT for i in infos},
             fund=funds,
-            params={"epoch_blocks": epoch_blocks, "unbonding_epochs": unbonding_epochs},
+            params=params,
         )
     except MalformedInput as e:
         _clear(home, names)

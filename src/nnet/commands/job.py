@@ -256,3 +256,25 @@ def _human(j: dict[str, Any]) -> str:
         s = j["settlement"]
         rows["settlement"] = f"{s['outcome']}: {s['reason']}"
     return pairs(rows)
+
+
+@app.command("fetch")
+def fetch(
+    job: IdArg,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder to write job.toml and the data into.")
+    ],
+    node: NodeOpt = None,
+) -> None:
+    """Download a job's spec and data from the node (each checked against its CID) into a folder,
+    ready to train: `nnet train DIR/job.toml -o run`.
+
+    Example: nnet job fetch 4 -o job4 && nnet train job4/job.toml -o run4
+    """
+    from nnet.client import NodeClient
+    from nnet.market_io import fetch_job
+
+    with NodeClient(resolve("node", node) or "", timeout=600.0) as client:
+        spec = fetch_job(client, client.get(f"/jobs/{job}"), output)
+    note(f"job {job}: spec and data in {output}")
+    print(spec)

@@ -7,7 +7,22 @@ from typing import Annotated
 
 import typer
 
-from nnet.commands._common import KeyOpt, PasswordFileOpt, emit_line, note, unlock
+from nnet.commands._common import (
+    ChainOpt,
+    FeeOpt,
+    KeyOpt,
+    NodeOpt,
+    NonceOpt,
+    PasswordFileOpt,
+    SendOpt,
+    WaitOpt,
+    emit_line,
+    note,
+    unlock,
+)
+from nnet.commands._txflow import TxOptions, issue
+from nnet.config import resolve
+from nnet.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -19,11 +34,28 @@ def prove(
     job: Annotated[
         str | None, typer.Option("--job", help="Job id on chain the proof is for.")
     ] = None,
+    open_: Annotated[
+        bool,
+        typer.Option(
+            "--open",
+            help="Answer the job's on-chain challenge: upload the challenged "
+            "checkpoints and build proof.open (needs --job).",
+        ),
+    ] = False,
     key: KeyOpt = None,
     password_file: PasswordFileOpt = None,
+    nonce: NonceOpt = None,
+    fee: FeeOpt = None,
+    chain: ChainOpt = None,
+    node: NodeOpt = None,
+    send: SendOpt = False,
+    wait: WaitOpt = False,
 ) -> None:
     """Sign the commitment over a training run: spec, dataset, init, Merkle root of checkpoint
     hashes, final model, metrics, environment class. Prints one JSON line of a few hundred bytes.
+
+    On chain: `--job ID --send` submits it as proof.submit; once the next block fixes the
+    challenge, `--job ID --open --send` publishes the challenged checkpoints (proof.open).
 
     Example: nnet prove run | nnet verify - --run run
     """
@@ -32,7 +64,34 @@ def prove(
 
     rundir = RunDir(run)
     rundir.get_commitment()  # a usage error (unfinished run) before asking for a password
+    opts = TxOptions(key, password_file, nonce, fee, chain, node, send, wait)
+    if open_:
+        _open(rundir, job, opts)
+        return
     _, secret = unlock(key, password_file)
     proof = make_proof(rundir, secret, job)
     note(f"proof over {proof['checkpoints']} checkpoints, signed by {proof['prover']}")
+    if send:
+        if job is None or not job.isdigit():
+            raise UsageError("--send submits the proof for an on-chain job: pass --job ID")
+        issue("proof.submit", {"job": int(job), "proof": proof}, opts)
+        return
     emit_line(proof)
+
+
+def _open(rundir: object, job: str | None, opts: TxOptions) -> None:
+    """Publish the openings the chain's challenge asks for, as a proof.open transaction."""
+    from nnet.client import NodeClient
+    from nnet.market_io import publish_openings, wait_for_challenge
+
+    if job is None or not job.isdigit():
+        raise UsageError("--open answers an on-chain challenge: pass --job ID")
+    with NodeClient(resolve("node", opts.node) or "", timeout=600.0) as client:
+        view = wait_for_challenge(client, int(job))
+        challenge = view["challenge"]
+        note(
+            f"challenge of job {job}: segments {challenge['segments']} of {challenge['of']}; "
+            f"opening checkpoints {challenge['openings']}"
+        )
+        openings = publish_openings(client, rundir, challenge)  # type: ignore[arg-type]
+    issue("proof.open", {"job": int(job), "openings": openings}, opts)

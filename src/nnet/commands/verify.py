@@ -8,14 +8,20 @@ from typing import Annotated, Any
 import typer
 
 from nnet.commands._common import (
-    InputArg,
+    ChainOpt,
+    FeeOpt,
     KeyOpt,
+    NodeOpt,
+    NonceOpt,
     PasswordFileOpt,
+    SendOpt,
+    WaitOpt,
     emit_line,
     ndjson_records,
     note,
     unlock,
 )
+from nnet.commands._txflow import TxOptions, issue
 from nnet.errors import MalformedInput, UsageError, VerificationFailed
 
 
@@ -40,7 +46,9 @@ def _parse_seed(text: str | None) -> bytes | None:
 
 
 def verify(
-    proof: InputArg = "-",
+    proof: Annotated[
+        str, typer.Argument(help="Proof file, - for stdin, or a job id (with a node, on chain).")
+    ] = "-",
     run: Annotated[
         Path | None, typer.Option("--run", help="The prover's run directory (openings).")
     ] = None,
@@ -79,24 +87,41 @@ def verify(
     ] = "auto",
     key: KeyOpt = None,
     password_file: PasswordFileOpt = None,
+    nonce: NonceOpt = None,
+    fee: FeeOpt = None,
+    chain: ChainOpt = None,
+    node: NodeOpt = None,
+    send: SendOpt = False,
+    wait: WaitOpt = False,
 ) -> None:
     """Verify a proof-of-learning: signature, spec, dataset, init from the seed, then replay
     randomly challenged segments (chosen after reading the proof) and compare. Prints a signed
     attestation; exit 0 accept, 1 reject (every reason on stderr and in the attestation).
 
+    On chain, give a job id instead of a proof: the proof, the challenge fixed by the chain and
+    the prover's openings come from the node, and `--send` submits the attestation (proof.attest).
+
     Example: nnet prove run | nnet verify - --run run
     """
-    if run is None:
-        raise UsageError("--run DIR is needed (the prover's run directory with its checkpoints)")
     if compare not in ("auto", "exact", "tolerance"):
         raise UsageError(f"--compare must be auto, exact or tolerance, not {compare!r}")
+    tx_opts = TxOptions(key, password_file, nonce, fee, chain, node, send, wait)
+    if run is None:
+        if not proof.isdigit():
+            raise UsageError(
+                "--run DIR is needed (the prover's run directory with its checkpoints)",
+                hint="or give a job id to verify an on-chain proof through the node",
+            )
+        _verify_on_chain(int(proof), compare, tx_opts)
+        return
+    if send:
+        raise UsageError("--send is for on-chain jobs: give a job id instead of a proof file")
     doc = _read_proof(proof)
     _, secret = unlock(key, password_file)  # fail on a wrong password before a long replay
 
-    from nnet.proof.commitment import make_attestation
     from nnet.proof.rundir import RunDir
     from nnet.proof.spec import load_spec
-    from nnet.proof.verifier import VerifyOptions, verify_proof
+    from nnet.proof.verifier import VerifyOptions
 
     options = VerifyOptions(
         q=q,
@@ -108,7 +133,19 @@ def verify(
         compare=compare,
         progress=note,
     )
-    verdict = verify_proof(doc, RunDir(run), options)
+    attestation, verdict = judge(doc, RunDir(run), options, secret)
+    emit_line(attestation)
+    conclude(verdict)
+
+
+def judge(
+    doc: dict[str, Any], run: Any, options: Any, secret: bytes, extra: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], Any]:
+    """Run the verifier and sign its attestation; (attestation, verdict)."""
+    from nnet.proof.commitment import make_attestation
+    from nnet.proof.verifier import verify_proof
+
+    verdict = verify_proof(doc, run, options)
     total = int(doc["checkpoints"]) and int(verdict.challenge.get("of", 0))
     report = {
         "comparison": verdict.comparison,
@@ -116,11 +153,17 @@ def verify(
         "replayed_steps": verdict.replayed_steps,
         "segments_of": total,
         "metrics": verdict.metrics,
+        **(extra or {}),
     }
     attestation = make_attestation(
         doc, reasons=verdict.reasons, challenge=verdict.challenge, report=report, secret=secret
     )
-    emit_line(attestation)
+    return attestation, verdict
+
+
+def conclude(verdict: Any) -> None:
+    """Tell the verdict on stderr; a rejection is exit 1 naming how many reasons."""
+    total = int(verdict.challenge.get("of", 0))
     acc = verdict.metrics.get("heldout_accuracy")
     if verdict.accept:
         note(
@@ -131,3 +174,52 @@ def verify(
     for reason in verdict.reasons:
         note(f"reject: {reason}")
     raise VerificationFailed(f"proof rejected ({len(verdict.reasons)} reasons)")
+
+
+def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
+    """Fetch job, proof, challenge and openings from the node; judge; attest (print or send)."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from nnet.client import NodeClient
+    from nnet.config import resolve
+    from nnet.market_io import lay_out_openings
+    from nnet.proof.spec import load_spec
+    from nnet.proof.verifier import VerifyOptions
+
+    me, secret = unlock(opts.key, opts.password_file)
+    with NodeClient(resolve("node", opts.node) or "", timeout=600.0) as client:
+        job = client.get(f"/jobs/{job_id}")
+        deadline = time.monotonic() + 120
+        while not job.get("openings") and job.get("status") in ("claimed", "proved"):
+            if time.monotonic() > deadline:
+                raise UsageError(f"job {job_id} has no openings yet; try again later")
+            time.sleep(0.25)
+            job = client.get(f"/jobs/{job_id}")
+        if not job.get("proof") or not job.get("challenge"):
+            raise UsageError(f"job {job_id} is {job.get('status')}: no proof to verify")
+        if job.get("drawn") and me not in job["drawn"]:
+            note(
+                f"warning: {me} was not drawn to verify job {job_id}; the chain will refuse "
+                "an attestation from it"
+            )
+        challenge = job["challenge"]
+        with tempfile.TemporaryDirectory(prefix=f"nnet-verify-{job_id}-") as tmp:
+            run = lay_out_openings(client, job, Path(tmp))
+            spec = load_spec(Path(tmp) / "job.toml")
+            options = VerifyOptions(
+                q=int(challenge["q"]),
+                seed=bytes.fromhex(str(challenge["seed"])[2:]),
+                spec=spec,
+                job=str(job_id),
+                compare=compare,
+                progress=note,
+            )
+            work = spec.steps * int(spec.job["batch_size"])
+            attestation, verdict = judge(job["proof"], run, options, secret, {"work": work})
+    if opts.send:
+        issue("proof.attest", {"job": job_id, "attestation": attestation}, opts)
+    else:
+        emit_line(attestation)
+    conclude(verdict)
