@@ -14,7 +14,7 @@ import pytest
 import tomli_w
 import torch
 
-from nnet.proof.checkpoint import compute_tensors_hash, write_checkpoint
+from nnet.proof.forgery import forge_run
 from nnet.proof.rundir import RunDir
 from nnet.proof.spec import JobSpec, load_spec
 
@@ -97,26 +97,5 @@ def copy_run(run: RunDir, dest: Path) -> RunDir:
 
 
 def forge(run: RunDir, states: list[dict[str, torch.Tensor]], record: JobSpec) -> None:
-    """Rewrite a run so it claims the job of record with these checkpoints, as a cheat would:
-    files, leaves, final model and manifest all consistent with each other."""
-    from nnet.proof.trainer import _absolute, prepare_spec
-
-    record = prepare_spec(record)
-    for f in (run.root / "ckpt").glob("*.safetensors"):
-        f.unlink()
-    leaves = []
-    for i, st in enumerate(states):
-        write_checkpoint(run.checkpoint_path(i), st, {})
-        leaves.append(compute_tensors_hash(st))
-    run.write_leaves(leaves)
-    weights = {k[6:]: t for k, t in states[-1].items() if k.startswith("model.")}
-    write_checkpoint(run.model_path, weights, {})
-    run.spec_path.write_text(tomli_w.dumps(_absolute(record)), encoding="utf-8")
-    m = run.read_manifest()
-    m |= {
-        "spec": record.spec_hash(),
-        "dataset": record.data["cid"],
-        "checkpoints": len(states),
-        "final": "0x" + compute_tensors_hash(weights).hex(),
-    }
-    run.write_manifest(m)
+    """Rewrite a run so it claims the job of record with these checkpoints (see proof/forgery)."""
+    forge_run(run, states, record)

@@ -14,6 +14,7 @@ from nnet.proof.commitment import make_proof
 from nnet.proof.data import load_dataset
 from nnet.proof.document import sign_document
 from nnet.proof.engine import set_determinism
+from nnet.proof.forgery import interpolate_states
 from nnet.proof.replay import replay_segment
 from nnet.proof.rundir import RunDir
 from nnet.proof.spec import load_spec
@@ -49,19 +50,7 @@ def test_lazy_training_with_interpolated_checkpoints(
     tmp_path: Path, tiny_spec: Path, honest_run: RunDir
 ) -> None:
     run = copy_run(honest_run, tmp_path / "lazy")
-    honest = states(run)
-    init, final = honest[0], honest[-1]
-    fake = []
-    for i in range(len(honest)):
-        t = i / (len(honest) - 1)
-        st = {
-            k: (init[k] + t * (final[k] - init[k]) if k.startswith("model.") else v.clone())
-            for k, v in final.items()
-        }
-        st["meta.step"] = honest[i]["meta.step"].clone()
-        fake.append(st)
-    fake[0] = init
-    forge(run, fake, load_spec(tiny_spec))
+    forge(run, interpolate_states(states(run)), load_spec(tiny_spec))
     v = judge(run)
     assert "replay" in checks(v), v.reasons
 
