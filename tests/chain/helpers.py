@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nnet.chain.audit import compute_supply_audit
 from nnet.chain.block import Header, build_block, compute_genesis_block
 from nnet.chain.genesis import Genesis, make_devnet_genesis
 from nnet.chain.state import State
@@ -95,23 +96,5 @@ def make_devnet(
 
 
 def supply_accounted(state: State) -> int:
-    """Every unit the state holds: balances, pools, bonded, unbonding, pending rewards, the
-    staking reward escrow, fees awaiting the epoch end, governance deposits held, and the
-    marketplace's job escrows and node collateral."""
-    total = 0
-    for key, value in state.data.items():
-        if key.startswith("account/"):
-            total += value["balance"]
-        elif key.startswith("pool/") or key.startswith("reward/"):
-            total += value
-        elif key.startswith("stake/"):
-            total += value["bonded"] + sum(a for a, _ in value["unbonding"])
-        elif key in ("reward_escrow", "epoch_fees"):
-            total += value
-        elif key.startswith("proposal/") and "deposit_outcome" not in value:
-            total += value["deposit"]
-        elif key.startswith("job/"):  # marketplace: fee escrow of an unsettled job
-            total += value["escrow"]
-        elif key.startswith("node/"):  # marketplace: node collateral (free and locked)
-            total += value["collateral"]
-    return total
+    """Every unit the state holds, by the chain's own audit (chain/audit.py)."""
+    return compute_supply_audit(state)["total"]

@@ -106,6 +106,12 @@ def make_app(
     async def get_params(request: Request) -> Response:
         return JSONResponse(node.params())
 
+    async def supply(request: Request) -> Response:
+        from nnet.chain.audit import compute_supply_audit
+
+        audit = compute_supply_audit(node.state)
+        return JSONResponse({"height": node.head.height, **{k: str(v) for k, v in audit.items()}})
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(OPENAPI)
 
@@ -131,6 +137,7 @@ def make_app(
         Route("/blocks/{height}", get_block, methods=["GET"]),
         Route("/accounts/{address}", get_account, methods=["GET"]),
         Route("/params", get_params, methods=["GET"]),
+        Route("/supply", supply, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *extra_routes,
     ]
