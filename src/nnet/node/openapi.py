@@ -239,3 +239,59 @@ OPENAPI: dict[str, Any] = {
         }
     },
 }
+
+
+def _read(summary: str, *path_params: str, query: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A GET that answers a JSON object (capability reads: governance, market, store, audit)."""
+    params = [
+        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+        for p in path_params
+    ] + [{"name": q, "in": "query", "schema": {"type": "string"}} for q in query]
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": _json({"type": "object"}, summary), "404": _err("not found")},
+    }
+    if params:
+        op["parameters"] = params
+    return {"get": op}
+
+
+OPENAPI["paths"].update(
+    {
+        "/supply": _read("Where every unit of the supply is (conservation audit)"),
+        "/proposals": _read("Governance proposals, newest first", query=("status",)),
+        "/proposals/{id}": _read("A proposal with its live tally", "id"),
+        "/jobs": _read("Training jobs", query=("status", "limit")),
+        "/jobs/{id}": _read("A job with its proof, challenge, openings, settlement", "id"),
+        "/proofs/{id}": _read("The proof document of a job", "id"),
+        "/nodes": _read("Registered compute nodes", query=("limit",)),
+        "/nodes/{address}": _read("One compute node: collateral, reputation, work", "address"),
+        "/blobs": {
+            **_read("Blobs held by the content store", query=("limit",)),
+            "put": {
+                "summary": "Upload a blob (streamed); optional ?cid= must match its bytes",
+                "parameters": [{"name": "cid", "in": "query", "schema": {"type": "string"}}],
+                "requestBody": {"content": {"application/octet-stream": {"schema": {}}}},
+                "responses": {
+                    "201": _json({"type": "object"}, "cid and size"),
+                    "400": _err("bytes do not match ?cid"),
+                },
+            },
+        },
+        "/blobs/{cid}": {
+            "get": {
+                "summary": "Download a blob (CIDv1 raw sha2-256)",
+                "parameters": [
+                    {"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the bytes",
+                        "content": {"application/octet-stream": {}},
+                    },
+                    "404": _err("no such blob"),
+                },
+            }
+        },
+    }
+)
