@@ -1,23 +1,21 @@
-"""`nnet quickstart`: a narrated tour on a throwaway NNET_HOME, nothing left behind.
+"""`nnet quickstart`: the whole lifecycle on a throwaway local chain, narrated, nothing left behind.
 
-Each step prints the command a user would type (stderr) and runs the same core code that command
-runs; the summary is one JSON object on stdout. It grows with the product: keys and signed
-transactions now, the local chain and the training marketplace as they land.
+Every step runs the real command a user would type, in its own process, joined by real pipes
+(nnet.tour). Narration goes to stderr, one summary JSON object to stdout.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from nnet.commands._common import note
-from nnet.errors import NnetError, VerificationFailed
 
 
 def register(parent: typer.Typer) -> None:
@@ -25,75 +23,339 @@ def register(parent: typer.Typer) -> None:
 
 
 def quickstart(
-    keep: bool = typer.Option(False, "--keep", help="Keep the throwaway home and print its path."),
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the throwaway home and print its path.")
+    ] = False,
+    mnist: Annotated[
+        Path | None,
+        typer.Option(
+            "--mnist",
+            help="Folder with MNIST's t10k IDX files "
+            "[default: ../shared/data/mnist-t10k beside the repo, else synthetic data].",
+        ),
+    ] = None,
 ) -> None:
-    """Run the whole tour on a throwaway home: keys, a signed transfer, inspection, verification.
+    """Run the whole lifecycle on a throwaway local chain and print a summary.
 
-    Example: nnet quickstart | jq .
+    Keys; a devnet daemon; staking; GPU nodes registering; a researcher's job trained, proved,
+    challenged on chain, replayed by drawn verifiers and paid; a cheating node caught and slashed;
+    staking rewards claimed. Each step is the real command in its own process, narrated on stderr.
+
+    Example: nnet quickstart | jq .honest_job
     """
+    from nnet.tour import Tour
+
     started = time.monotonic()
+    data = _find_mnist(mnist)
     home = Path(tempfile.mkdtemp(prefix="nnet-quickstart-"))
+    note(f"nnet quickstart: a throwaway home and chain in {home}")
     try:
-        summary = _tour(home)
+        with Tour(home) as tour:
+            summary = run_lifecycle(tour, data)
     finally:
         if not keep:
-            import shutil
-
             shutil.rmtree(home, ignore_errors=True)
-    summary["seconds"] = round(time.monotonic() - started, 2)
+    summary["seconds"] = round(time.monotonic() - started, 1)
     if keep:
         summary["home"] = str(home)
     print(json.dumps(summary, indent=2))
 
 
-def _step(text: str) -> None:
-    note(f"\n$ {text}")
+def _find_mnist(flag: Path | None) -> Path | None:
+    from nnet.errors import UsageError
+
+    names = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+    if flag is not None:
+        if not all((flag / n).is_file() for n in names):
+            raise UsageError(f"{flag} does not hold {names[0]} and {names[1]}")
+        return flag.resolve()
+    default = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mnist-t10k"
+    return default if all((default / n).is_file() for n in names) else None
 
 
-def _tour(home: Path) -> dict[str, Any]:
-    from nnet.commands.tx_cmd import describe
-    from nnet.encoding import parse_amount
-    from nnet.keys import KeyStore
-    from nnet.tx import build_tx, parse_tx
+ACTORS = ("researcher", "gpu", "verifier-1", "verifier-2", "cheater")
+NODES = ("gpu", "verifier-1", "verifier-2", "cheater")
+# A devnet whose epochs last ~4 s (20 blocks of 0.2 s) with deadlines that fit a 2-core laptop.
+CHAIN_PARAMS = (
+    "market_proof_epochs=12",
+    "market_open_epochs=6",
+    "market_attest_epochs=8",
+    "market_challenge_q=3",
+)
 
-    note(f"nnet quickstart: a throwaway home at {home} (NNET_HOME)")
-    os.environ["NNET_HOME"] = str(home)
-    store = KeyStore(home)
-    password = "quickstart"  # throwaway keys on a throwaway home
 
-    _step("nnet key new alice --light-kdf       # keystore v3, mode 0600")
-    alice = store.create("alice", password, light=True)
-    note(f"  alice is {alice.address}")
-    _step("nnet key new bob --light-kdf")
-    bob = store.create("bob", password, light=True)
-    note(f"  bob is {bob.address}")
+def run_lifecycle(tour: Any, data: Path | None) -> dict[str, Any]:
+    """The acts of the tour; each returns what the summary reports."""
+    summary: dict[str, Any] = {}
+    addr = act_keys(tour)
+    summary["addresses"] = addr
+    summary["offline"] = act_offline(tour, addr)
+    act_chain(tour, addr)
+    act_nodes(tour)
+    honest_spec, cheat_spec, dataset = write_jobs(tour, data)
+    summary["dataset"] = dataset
+    summary["honest_job"] = act_honest_job(tour, honest_spec)
+    summary["cheating_job"] = act_cheating_job(tour, cheat_spec)
+    summary["staking"] = act_rewards(tour, addr)
+    summary["nodes"] = nodes(tour, addr)
+    summary["balances"] = balances(tour, addr)
+    summary["supply_audit"] = audit(tour)
+    return summary
 
-    _step(f"nnet transfer {bob.address} 12.5 --key alice --nonce 0 > transfer.json")
-    secret = store.secret("alice", password)
-    body = {"to": bob.address, "amount": str(parse_amount("12.5"))}
-    tx = build_tx("nnet-devnet", "transfer", alice.address, 0, 0, body).signed(secret)
-    line = json.dumps(tx.to_dict(), separators=(",", ":"))
-    (home / "transfer.json").write_text(line + "\n")
-    note(f"  {line[:96]}…")
 
-    _step("nnet tx inspect transfer.json")
-    for k, v in describe(parse_tx(tx.to_dict())).items():
-        note(f"  {k}: {v}")
-
-    _step("nnet tx verify transfer.json          # exit 0: signature recovers to alice")
-    parse_tx(json.loads(line)).verify_signature()
-    note("  ok")
-
-    _step("sed 's/12500000000000000000/99000000000000000000/' transfer.json | nnet tx verify -")
-    tampered = json.loads(line.replace(body["amount"], "99000000000000000000"))
-    try:
-        parse_tx(tampered).verify_signature()
-        raise NnetError("a tampered transaction verified: this is a bug")
-    except VerificationFailed as e:
-        note(f"  refused, exit 1: {e.message}")
-
-    return {
-        "keys": {"alice": alice.address, "bob": bob.address},
-        "transfer": {"hash": tx.hash_hex, "verified": True},
-        "tampered_copy_rejected": True,
+def act_keys(tour: Any) -> dict[str, str]:
+    tour.act("1. keys: one per person (Ethereum keystore v3, mode 0600)")
+    tour.addresses = {
+        name: tour.json("key", "new", name, "--light-kdf", "--json")["address"] for name in ACTORS
     }
+    return tour.addresses
+
+
+def act_offline(tour: Any, addr: dict[str, str]) -> dict[str, Any]:
+    tour.act("2. a signed transaction, checked offline")
+    tx = tour.json("transfer", addr["gpu"], "1.5", "--nonce", "0", key="researcher")
+    ok = tour.json("tx", "verify", "-", input=json.dumps(tx) + "\n")
+    tampered = dict(tx, body={**tx["body"], "amount": str(10**24)})
+    bad = tour.json("tx", "verify", "-", input=json.dumps(tampered) + "\n", expect=1)
+    tour.say(f"  genuine: ok={ok['ok']}; tampered copy: ok={bad['ok']} ({bad['error'][:60]}…)")
+    return {"verified": ok["ok"], "tampered_rejected": not bad["ok"]}
+
+
+def act_chain(tour: Any, addr: dict[str, str]) -> None:
+    tour.act("3. a local chain: genesis with the six pools, funded accounts, a daemon")
+    funds = [f"--fund={a}=10000" for a in addr.values()]
+    params = [f"--param={p}" for p in CHAIN_PARAMS]
+    tour.run("devnet", "init", "--epoch-blocks", "20", "--unbonding-epochs", "1", *funds, *params)
+    tour.start_daemon(block_time=0.2)
+    status = tour.json("status", "--json")
+    tour.say(f"  chain {status['chain']} at height {status['height']}")
+
+
+def act_nodes(tour: Any) -> None:
+    tour.act("4. GPU nodes and verifiers stake and register (collateral at risk)")
+    for name in NODES:
+        tour.pipe(["stake", "1000"], ["send", "--wait"], key=name)
+        tour.json(
+            "node", "register", "--gpu", "cpu", "--collateral", "500", "--send", "--wait", key=name
+        )
+
+
+def write_jobs(tour: Any, data: Path | None) -> tuple[Path, Path, str]:
+    """Two job specs in the tour's home: MNIST when its files are there, else synthetic data."""
+    import tomli_w
+
+    jobs = tour.home / "jobs"
+    jobs.mkdir()
+    if data is not None:
+        source = {
+            "format": "idx",
+            "path": str(data / "t10k-images-idx3-ubyte.gz"),
+            "labels": str(data / "t10k-labels-idx1-ubyte.gz"),
+            "holdout": 2000,
+            "scale": 255.0,
+        }
+        dataset = f"MNIST t10k from {data}"
+    else:
+        source = {"path": str(_synthetic_data(jobs / "synthetic.safetensors")), "holdout": 200}
+        dataset = "synthetic (MNIST not found; pass --mnist DIR)"
+    base = {
+        "job": {"seed": 2024, "steps": 400, "batch_size": 64, "threads": 1},
+        "model": {"name": "mlp", "hidden": [128]},
+        "data": source,
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "checkpoint": {"every": 40, "keep_every": 2},
+    }
+    honest = jobs / "honest.toml"
+    honest.write_text(tomli_w.dumps(base))
+    cheat = jobs / "second.toml"
+    cheat.write_text(tomli_w.dumps({**base, "job": {**base["job"], "seed": 7, "steps": 240}}))
+    return honest, cheat, dataset
+
+
+def _synthetic_data(path: Path) -> Path:
+    """1,200 random 1x28x28 digits labelled by a fixed linear map: learnable, deterministic."""
+    import torch
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1200, 1, 28, 28, generator=g)
+    w = torch.randn(784, 10, generator=g)
+    save_file({"x": x, "y": (x.reshape(1200, -1) @ w).argmax(1)}, str(path))
+    return path
+
+
+def _submit(tour: Any, spec: Path) -> int:
+    receipt = tour.json(
+        "job",
+        "submit",
+        str(spec),
+        "--fee",
+        "100",
+        "--verifiers",
+        "2",
+        "--send",
+        "--wait",
+        key="researcher",
+    )
+    job_id = int(next(e["job"] for e in receipt["events"] if e["type"] == "job.submitted"))
+    tour.say(f"  job {job_id}: 100 NNET held in escrow")
+    return job_id
+
+
+def _train_and_prove(tour: Any, job: int, prover: str, *, forge: bool = False) -> Path:
+    tour.json("job", "claim", str(job), "--send", "--wait", key=prover)
+    folder, run = tour.home / f"{prover}-job{job}", tour.home / f"{prover}-run{job}"
+    tour.run("job", "fetch", str(job), "-o", str(folder), key=prover)
+    tour.run("train", str(folder / "job.toml"), "-o", str(run), key=prover)
+    if forge:
+        _forge(tour, run)
+    tour.json("prove", str(run), "--job", str(job), "--send", "--wait", key=prover)
+    tour.json("prove", str(run), "--job", str(job), "--open", "--send", "--wait", key=prover)
+    return run
+
+
+def _forge(tour: Any, run: Path) -> None:
+    from nnet.proof.forgery import forge_run, interpolate_states, read_states
+    from nnet.proof.rundir import RunDir
+
+    tour.say(
+        "  (the cheater rewrites its history: every checkpoint on a straight line from the "
+        "init to the final model, as if it had skipped the work in between)"
+    )
+    rd = RunDir(run)
+    forge_run(rd, interpolate_states(read_states(rd)), rd.read_spec())
+
+
+def _verify_all(tour: Any, job: int, *, expect: int) -> dict[str, Any]:
+    view = tour.json("job", "show", str(job), "--json", quiet=True)
+    tour.say(
+        f"  the chain fixed the challenge: segments {view['challenge']['segments']} of "
+        f"{view['challenge']['of']}; drawn verifiers: {', '.join(view['drawn'])}"
+    )
+    names = {v: k for k, v in tour.addresses.items()}
+    for verifier in view["drawn"]:
+        tour.run("verify", str(job), "--send", "--wait", key=names[verifier], expect=expect)
+
+    def settled() -> Any:
+        v = tour.json("job", "show", str(job), "--json", quiet=True)
+        return v if v.get("settlement") else None
+
+    return tour.wait_for(f"job {job} to settle", settled, timeout_s=90)
+
+
+def act_honest_job(tour: Any, spec: Path) -> dict[str, Any]:
+    tour.act("5. an honest job: submit, claim, train, prove, challenge, open, verify, settle")
+    job = _submit(tour, spec)
+    _train_and_prove(tour, job, "gpu")
+    view = _verify_all(tour, job, expect=0)
+    s = view["settlement"]
+    tour.say(
+        f"  settled {s['outcome']}: node {_nnet(s.get('to_node', 0))}, verifiers "
+        f"{_nnet(sum(int(x) for x in s.get('to_verifiers', {}).values()))}, treasury "
+        f"{_nnet(s.get('to_treasury', 0))} NNET"
+    )
+    return {
+        "job": job,
+        "status": view["status"],
+        "settlement": s,
+        "heldout_accuracy": view["proof"]["metrics"].get("heldout_accuracy"),
+    }
+
+
+def act_cheating_job(tour: Any, spec: Path) -> dict[str, Any]:
+    tour.act("6. a cheating node: fabricated checkpoints are caught by replay and slashed")
+    job = _submit(tour, spec)
+    before = tour.json("node", "show", tour.addresses["cheater"], "--json", quiet=True)
+    _train_and_prove(tour, job, "cheater", forge=True)
+    view = _verify_all(tour, job, expect=1)
+    after = tour.json("node", "show", tour.addresses["cheater"], "--json", quiet=True)
+    reasons = sorted(
+        {
+            r
+            for a in view.get("attestations", [])
+            for r in a.get("attestation", a).get("reasons", [])
+        }
+    )
+    slashed = int(before["collateral"]) - int(after["collateral"])
+    tour.say(
+        f"  settled {view['settlement']['outcome']}: cheater slashed {_nnet(slashed)} NNET, "
+        f"reputation {before['reputation']} -> {after['reputation']}"
+    )
+    for r in reasons[:3]:
+        tour.say(f"  reason: {r[:110]}")
+    return {
+        "job": job,
+        "status": view["status"],
+        "slashed": str(slashed),
+        "reputation": [before["reputation"], after["reputation"]],
+        "reasons": reasons,
+        "settlement": view["settlement"],
+    }
+
+
+def act_rewards(tour: Any, addr: dict[str, str]) -> dict[str, Any]:
+    tour.act("7. staking rewards: verified demand pays stakers each epoch; claim them")
+
+    def pending() -> int:
+        return int(
+            tour.json("balance", addr["verifier-1"], "--json", quiet=True)["pending_rewards"]
+        )
+
+    accrued = tour.wait_for("staking rewards at an epoch end", pending, timeout_s=60)
+    tour.say(f"  verifier-1 has {_nnet(accrued)} NNET pending")
+    claim = tour.json("claim", key="verifier-1")
+    again = tour.json("claim", key="verifier-1", quiet=True)
+    tour.say(
+        f"  claimed in block {claim.get('height')}; claiming again at once: {again.get('status')}"
+    )
+    return {
+        "pending_seen": str(accrued),
+        "claimed": claim.get("status") == "committed",
+        "second_claim": again.get("status"),
+    }
+
+
+def nodes(tour: Any, addr: dict[str, str]) -> dict[str, Any]:
+    out = {}
+    for name in NODES:
+        n = tour.json("node", "show", addr[name], "--json", quiet=True)
+        out[name] = {"reputation": n["reputation"], "collateral": n["collateral"]}
+    return out
+
+
+def balances(tour: Any, addr: dict[str, str]) -> dict[str, Any]:
+    tour.act("balances and reputation")
+    out = {}
+    for name, a in addr.items():
+        acct = tour.json("balance", a, "--json", quiet=True)
+        out[name] = {
+            "balance": acct["balance"],
+            "bonded": acct["stake"]["bonded"],
+            "pending_rewards": acct["pending_rewards"],
+        }
+        tour.say(
+            f"  {name:11s} {_nnet(acct['balance']):>12} NNET, "
+            f"bonded {_nnet(acct['stake']['bonded'])}"
+        )
+    return out
+
+
+def audit(tour: Any) -> dict[str, Any]:
+    from nnet.client import NodeClient
+
+    with NodeClient(tour.url) as client:
+        a = client.get("/supply")
+    tour.say(
+        f"  supply {_nnet(a['supply'])} NNET = everything held, to the base unit "
+        f"(difference {a['difference']})"
+    )
+    return a
+
+
+def _nnet(units: Any) -> str:
+    """Base units as NNET for people: exact up to 4 decimals, then rounded down with a '…'."""
+    from nnet.encoding import format_amount
+
+    text = format_amount(int(units))
+    whole, _, frac = text.partition(".")
+    return text if len(frac) <= 4 else f"{whole}.{frac[:4]}…"

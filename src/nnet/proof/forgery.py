@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from nnet.proof.checkpoint import compute_tensors_hash, read_checkpoint, write_checkpoint
-from nnet.proof.replay import open_checkpoint
+from nnet.proof.checkpoint import compute_tensors_hash, write_checkpoint
+from nnet.proof.replay import load_run_checkpoints
 from nnet.proof.rundir import RunDir
 from nnet.proof.spec import JobSpec
 
@@ -19,18 +19,7 @@ __all__ = ["forge_run", "interpolate_states", "read_states"]
 
 def read_states(run: RunDir) -> list[dict[str, torch.Tensor]]:
     """Every checkpoint of a run, regenerating the ones its retention tiers dropped."""
-    from nnet.proof.data import load_dataset
-
-    spec = run.read_spec()
-    data = load_dataset(spec, check_cids=False)
-    out: list[dict[str, torch.Tensor]] = []
-    for i in range(len(run.read_leaves())):
-        path = run.checkpoint_path(i)
-        if path.exists():
-            out.append(read_checkpoint(path))
-        else:
-            out.append(open_checkpoint(run, spec, data, i, (i - 1, out[-1]) if out else None)[0])
-    return out
+    return load_run_checkpoints(run, list(range(len(run.read_leaves()))))
 
 
 def interpolate_states(states: list[dict[str, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
