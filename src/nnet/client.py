@@ -87,13 +87,20 @@ class NodeClient:
         from nnet.store.blobs import verify_stream
 
         def chunks() -> Iterator[bytes]:
+            started = False
             try:
                 with self._http.stream("GET", f"/blobs/{cid}") as resp:
                     if resp.status_code >= 400:
                         resp.read()
                         self._raise_for(resp)
+                    started = True
                     yield from resp.iter_bytes()
             except httpx.TransportError as e:
+                if started:  # the node checks each blob as it sends it and stops at a mismatch
+                    raise VerificationFailed(
+                        f"the node broke off sending {cid}: its copy fails the hash check, "
+                        "or the connection dropped; nothing was kept"
+                    ) from None
                 raise self._unreachable(e) from None
 
         return verify_stream(chunks(), cid)
