@@ -20,7 +20,7 @@ import tomli_w
 
 from nnet.errors import MalformedInput, NotFound, UsageError
 
-__all__ = ["SETTINGS", "Config", "Setting", "home_dir", "resolve"]
+__all__ = ["SETTINGS", "Config", "Setting", "home_dir", "node_keys_home", "resolve"]
 
 
 def _url(value: str) -> str:
@@ -66,6 +66,12 @@ def home_dir(flag: str | Path | None = None) -> Path:
         return Path(flag).expanduser()
     env = os.environ.get("NNET_HOME")
     return Path(env).expanduser() if env else Path.home() / ".nnet"
+
+
+def node_keys_home(home: Path) -> Path:
+    """Where a node keeps its own (validator) keys, HOME/node/keys: apart from the user's keys,
+    so `nnet key list` and the default signing key are never a devnet's sequencer."""
+    return home / "node"
 
 
 class Config:

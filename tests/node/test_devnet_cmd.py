@@ -30,10 +30,11 @@ def test_init_writes_genesis_key_and_private_password(run_cli, nnet_home: Path) 
     assert parse_genesis(json.loads((nnet_home / "genesis.json").read_text())) == genesis
     password = nnet_home / "sequencer.password"
     assert stat.S_IMODE(password.stat().st_mode) == 0o600
-    assert stat.S_IMODE((nnet_home / "keys" / "sequencer.json").stat().st_mode) == 0o600
-    keystore = json.loads((nnet_home / "keys" / "sequencer.json").read_text())
+    assert stat.S_IMODE((nnet_home / "node" / "keys" / "sequencer.json").stat().st_mode) == 0o600
+    keystore = json.loads((nnet_home / "node" / "keys" / "sequencer.json").read_text())
     assert keystore["crypto"]["kdfparams"]["n"] == 4096  # light scrypt
-    assert KeyStore(nnet_home).names() == ["sequencer", "validator-1"]
+    assert KeyStore(nnet_home / "node").names() == ["sequencer", "validator-1"]
+    assert KeyStore(nnet_home).names() == []  # the user's keys stay the user's
     # the daemon can unlock it unattended
     signer = load_signer(nnet_home, genesis)
     assert signer is not None

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from nnet.commands._common import JsonOpt, emit, note, pairs, want_json
-from nnet.config import home_dir, resolve
+from nnet.config import home_dir, node_keys_home, resolve
 from nnet.errors import UsageError
 
 app = typer.Typer(help="Set up a local development chain.", no_args_is_help=True)
@@ -66,9 +66,10 @@ def _clear(home: Path, names: list[str]) -> None:
     """--force: remove what a previous init made (chain database, its keys and password)."""
     for suffix in ("", "-wal", "-shm"):
         (home / f"chain.db{suffix}").unlink(missing_ok=True)
+    keys = node_keys_home(home) / "keys"
     for name in names:
-        (home / "keys" / f"{name}.json").unlink(missing_ok=True)
-    for path in (home / "keys").glob("validator-*.json"):
+        (keys / f"{name}.json").unlink(missing_ok=True)
+    for path in keys.glob("validator-*.json"):
         path.unlink()
     (home / "sequencer.password").unlink(missing_ok=True)
     (home / "genesis.json").unlink(missing_ok=True)
@@ -152,7 +153,7 @@ def init(
         _clear(home, names)
     elif force:
         _clear(home, names)
-    store = KeyStore(home)
+    store = KeyStore(node_keys_home(home))
     for name in names:
         if store.path(name).exists():
             raise UsageError(

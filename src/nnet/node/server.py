@@ -4,7 +4,8 @@ Files under the node's home (NNET_HOME or --home):
 
     genesis.json         the chain's genesis (`nnet devnet init` writes it)
     chain.db             the chain database (store/)
-    keys/sequencer.json  the sequencer key, if this node is the sequencer
+    node/keys/sequencer.json  the sequencer key, if this node is the sequencer (the node's own
+                         keys live apart from the user's, so `nnet key list` shows only yours)
     sequencer.password   its password (mode 0600), so the daemon unlocks it unattended
     daemon.json          {"url", "pid"} while the daemon runs; removed on a clean exit
 
@@ -83,9 +84,10 @@ def load_genesis(path: Path) -> Genesis:
 
 def load_signer(home: Path, genesis: Genesis) -> bytes | None:
     """The sequencer key when this home holds it (unlocked with sequencer.password), else None."""
+    from nnet.config import node_keys_home
     from nnet.keys import KeyStore
 
-    store = KeyStore(home)
+    store = KeyStore(node_keys_home(home))
     if SEQUENCER_KEY not in store.names():
         return None
     info = store.info(SEQUENCER_KEY)
