@@ -91,11 +91,21 @@ class Tour:
             timeout=self.timeout_s,
         )
         if proc.returncode != expect:
+            last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "no output"
             raise StepFailed(
                 f"`nnet {shlex.join(args)}` exited {proc.returncode} (expected {expect}): "
-                f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no output'}"
+                f"{last}{self._daemon_death()}"
             )
         return proc
+
+    def _daemon_death(self) -> str:
+        """If the daemon has exited, its exit code and the end of its log, for the error."""
+        if self.daemon is None or self.daemon.poll() is None:
+            return ""
+        log = (
+            self.daemon_log.read_text(errors="replace")[-1500:] if self.daemon_log.exists() else ""
+        )
+        return f"\n(the daemon exited with {self.daemon.returncode}; its log ends:\n{log})"
 
     def json(
         self,
@@ -137,7 +147,10 @@ class Tour:
         out, err = procs[-1].communicate(timeout=self.timeout_s)
         codes = [p.wait(timeout=self.timeout_s) for p in procs]
         if codes[-1] != expect or any(codes[:-1]):
-            raise StepFailed(f"pipe exited {codes} (expected last {expect}): {err.strip()[-300:]}")
+            raise StepFailed(
+                f"pipe exited {codes} (expected last {expect}): {err.strip()[-300:]}"
+                f"{self._daemon_death()}"
+            )
         values = [json.loads(line) for line in out.splitlines() if line.strip()]
         return values[0] if len(values) == 1 else values
 
