@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nnet.chain.audit import compute_supply_audit
-from nnet.chain.block import Header, build_block, compute_genesis_block
+from nnet.chain.block import Header, build_block, compute_genesis_block, process_block
 from nnet.chain.genesis import Genesis, make_devnet_genesis
 from nnet.chain.state import State
 from nnet.crypto import address_of_private_key, keccak256
@@ -98,3 +98,26 @@ def make_devnet(
 def supply_accounted(state: State) -> int:
     """Every unit the state holds, by the chain's own audit (chain/audit.py)."""
     return compute_supply_audit(state)["total"]
+
+
+class ReplicatedChain:
+    """A sequencer's chain built block by block, plus a replica re-executing every block through
+    `process_block`; after each block the state roots agree and the supply is fully accounted."""
+
+    def __init__(self, net: Devnet) -> None:
+        self.net = net
+        self.state, self.head = net.fresh_state()
+        self.replica, self.replica_head = net.fresh_state()
+
+    def block(self, *txs: Any) -> Any:
+        result = self.net.block(self.state, self.head, list(txs))
+        self.head = result.block.header
+        process_block(
+            self.replica, self.replica_head, result.block, sequencer=self.net.sequencer.address
+        )
+        self.replica.commit()
+        self.replica_head = result.block.header
+        assert self.replica_head.state_root == self.head.state_root
+        audit = compute_supply_audit(self.state)
+        assert audit["difference"] == 0, audit
+        return result

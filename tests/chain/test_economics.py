@@ -17,7 +17,6 @@ from nnet.chain.accounts import (
     get_stored_rewards,
     get_supply,
 )
-from nnet.chain.block import process_block
 from nnet.chain.economics import econ_params_from_values, epoch_work_key, get_econ_params
 from nnet.chain.genesis import make_devnet_genesis
 from nnet.chain.governance import get_proposal
@@ -26,19 +25,21 @@ from nnet.commands.vote import parse_param_value
 from nnet.econ.params import PARAM_SPECS, EconParams
 from nnet.encoding import UNIT
 from nnet.errors import MalformedInput, UsageError
-from tests.chain.helpers import CHAIN, Account, Devnet, account, make_devnet, supply_accounted
+from tests.chain.helpers import (
+    CHAIN,
+    Account,
+    Devnet,
+    ReplicatedChain,
+    account,
+    make_devnet,
+)
 
 NODE = account("econ-gpu-node")
 
 
-class Chain:
+class Chain(ReplicatedChain):
     """A sequencer's chain plus a replica re-executing every block; `work` plays the marketplace
     (not built yet) by recording verified work for an epoch in both states, as its txs would."""
-
-    def __init__(self, net: Devnet) -> None:
-        self.net = net
-        self.state, self.head = net.fresh_state()
-        self.replica, self.replica_head = net.fresh_state()
 
     @property
     def epoch_blocks(self) -> int:
@@ -47,18 +48,6 @@ class Chain:
     def work(self, epoch: int, demand: int, compute: dict[str, int]) -> None:
         for s in (self.state, self.replica):
             s.put(epoch_work_key(epoch), {"demand": demand, "compute": compute})
-
-    def block(self, *txs: Any) -> Any:
-        result = self.net.block(self.state, self.head, list(txs))
-        self.head = result.block.header
-        process_block(
-            self.replica, self.replica_head, result.block, sequencer=self.net.sequencer.address
-        )
-        self.replica.commit()
-        self.replica_head = result.block.header
-        assert self.replica_head.state_root == self.head.state_root
-        assert supply_accounted(self.state) == get_supply(self.state)
-        return result
 
     def epoch(self) -> int:
         return (self.head.height + 1) // self.epoch_blocks

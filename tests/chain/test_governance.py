@@ -8,37 +8,19 @@ from typing import Any
 import pytest
 
 from nnet.chain.accounts import get_balance, get_pool, get_supply
-from nnet.chain.block import process_block
 from nnet.chain.governance import compute_voting_weight, get_proposal
 from nnet.chain.params import get_param
 from nnet.chain.state import State
 from nnet.encoding import UNIT
 from nnet.errors import InvalidTx
-from tests.chain.helpers import Account, Devnet, make_devnet, supply_accounted
+from tests.chain.helpers import Account, ReplicatedChain, make_devnet, supply_accounted
 
 MIN_DEPOSIT = 10 * UNIT
 PARAMS = {"gov_min_deposit": MIN_DEPOSIT, "gov_deposit_epochs": 1, "gov_voting_epochs": 1}
 
 
-class Chain:
+class Chain(ReplicatedChain):
     """One sequencer's chain, built block by block, plus a replica re-executing every block."""
-
-    def __init__(self, net: Devnet) -> None:
-        self.net = net
-        self.state, self.head = net.fresh_state()
-        self.replica, self.replica_head = net.fresh_state()
-        self.param_history: list[tuple[int, int]] = []
-
-    def block(self, *txs: Any) -> Any:
-        result = self.net.block(self.state, self.head, list(txs))
-        self.head = result.block.header
-        process_block(
-            self.replica, self.replica_head, result.block, sequencer=self.net.sequencer.address
-        )
-        self.replica.commit()
-        self.replica_head = result.block.header
-        assert self.replica_head.state_root == self.head.state_root
-        return result
 
     def until_epoch_end(self, epoch: int) -> None:
         """Produce empty blocks until the last block of `epoch` is done."""

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from nnet.chain.accounts import get_balance, get_pool, get_supply
-from nnet.chain.block import process_block
 from nnet.chain.epoch import is_epoch_end
 from nnet.chain.market import (
     compute_challenge_seed,
@@ -32,7 +31,12 @@ from nnet.proof.document import sign_document
 from nnet.proof.merkle import compute_merkle_path, compute_merkle_root
 from nnet.store.cid import compute_cid
 from nnet.tx import build_tx
-from tests.chain.helpers import CHAIN, Account, Devnet, make_devnet, supply_accounted
+from tests.chain.helpers import (
+    CHAIN,
+    Account,
+    ReplicatedChain,
+    make_devnet,
+)
 
 EPOCH = 8
 PARAMS = {
@@ -52,25 +56,8 @@ N_CHECKPOINTS = 9
 LEAVES = [keccak256(f"leaf {i}".encode()) for i in range(N_CHECKPOINTS)]
 
 
-class Chain:
+class Chain(ReplicatedChain):
     """A sequencer's chain plus a replica re-executing each block; conservation after each."""
-
-    def __init__(self, net: Devnet) -> None:
-        self.net = net
-        self.state, self.head = net.fresh_state()
-        self.replica, self.replica_head = net.fresh_state()
-
-    def block(self, *txs: Any) -> Any:
-        result = self.net.block(self.state, self.head, list(txs))
-        self.head = result.block.header
-        process_block(
-            self.replica, self.replica_head, result.block, sequencer=self.net.sequencer.address
-        )
-        self.replica.commit()
-        self.replica_head = result.block.header
-        assert self.replica_head.state_root == self.head.state_root
-        assert supply_accounted(self.state) == get_supply(self.state)
-        return result
 
     def block_mid_epoch(self, *txs: Any) -> Any:
         """A block that is not the last of its epoch (no epoch-end steps mixed into deltas)."""
