@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(BIN)/nnet quickstart
+	@$(BIN)/nnet quickstart
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
