@@ -29,7 +29,7 @@ man: $(STAMP)
 	$(BIN)/python -m nnet.manpage man
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
