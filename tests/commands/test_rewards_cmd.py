@@ -142,6 +142,14 @@ def test_governance_lowers_inflation_and_econ_params_shows_it(  # type: ignore[n
     cli("vote", "yes", "1", "--key", "a", "--send", "--wait")
     cli("vote", "yes", "1", "--key", "b", "--send", "--wait")
     cli("vote", "veto", "1", "--key", "c", "--send", "--wait")
+    live = json.loads(cli("vote", "show", "1", "--json").stdout)
+    if live["status"] == "voting":  # what passes if it ended now, and the time left
+        assert live["tally_if_ended_now"]["outcome"] == "passed"
+        assert live["blocks_left"] >= 0 and live["votes"][c] == "veto"
+        listed = [
+            json.loads(x) for x in cli("vote", "list", "--status", "voting", "--json").lines()
+        ]
+        assert [p["id"] for p in listed] == [1]
 
     def decided() -> Any:
         p = net.http.get("/proposals/1").json()
@@ -149,6 +157,8 @@ def test_governance_lowers_inflation_and_econ_params_shows_it(  # type: ignore[n
 
     proposal = wait_until(decided, "the tally", timeout_s=60)
     assert proposal["status"] == "passed", proposal  # veto 1/3 <= 33.4 %, yes 2/3 > 50 %
+    shown = json.loads(cli("vote", "show", "1", "--json").stdout)
+    assert shown["tally"]["outcome"] == "passed" and shown["enforced"]["done"] is True
     effective = proposal["effective_height"]
     assert net.http.get("/status").json()["height"] >= effective - 1
     r = cli("econ", "params", "--json")
