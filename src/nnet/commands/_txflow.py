@@ -71,17 +71,39 @@ def tx_command(
 
     make_body's docstring is the command's --help; it returns the transaction body.
     """
-    own = list(inspect.signature(make_body, eval_str=True).parameters.values())
+
+    def run(opts: TxOptions, **kwargs: Any) -> None:
+        issue(type_, make_body(**kwargs), opts)
+
+    _register(parent, name, make_body, run)
+
+
+def command_with_tx_options(parent: typer.Typer, name: str, fn: Callable[..., None]) -> None:
+    """Register `nnet NAME` for a command with its own flow that ends in transactions:
+    fn(own arguments..., opts: TxOptions), shown with the shared transaction options."""
+
+    def run(opts: TxOptions, **kwargs: Any) -> None:
+        fn(**kwargs, opts=opts)
+
+    _register(parent, name, fn, run)
+
+
+def _register(
+    parent: typer.Typer, name: str, source: Callable[..., Any], run: Callable[..., None]
+) -> None:
+    """A Typer command whose parameters are source's (less `opts`) and then the shared options."""
+    own = [
+        p for p in inspect.signature(source, eval_str=True).parameters.values() if p.name != "opts"
+    ]
 
     def command(**kwargs: Any) -> None:
-        opts = TxOptions(**{p.name: kwargs.pop(p.name) for p in _TX_PARAMS})
-        issue(type_, make_body(**kwargs), opts)
+        run(TxOptions(**{p.name: kwargs.pop(p.name) for p in _TX_PARAMS}), **kwargs)
 
     params = own + _TX_PARAMS
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = make_body.__doc__
-    command.__name__ = make_body.__name__
+    command.__doc__ = source.__doc__
+    command.__name__ = source.__name__
     parent.command(name)(command)
 
 

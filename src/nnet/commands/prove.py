@@ -7,26 +7,14 @@ from typing import Annotated
 
 import typer
 
-from nnet.commands._common import (
-    ChainOpt,
-    FeeOpt,
-    KeyOpt,
-    NodeOpt,
-    NonceOpt,
-    PasswordFileOpt,
-    SendOpt,
-    WaitOpt,
-    emit_line,
-    note,
-    unlock,
-)
-from nnet.commands._txflow import TxOptions, issue
+from nnet.commands._common import emit_line, note, unlock
+from nnet.commands._txflow import TxOptions, command_with_tx_options, issue
 from nnet.config import resolve
 from nnet.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
-    app.command("prove")(prove)
+    command_with_tx_options(app, "prove", prove)
 
 
 def prove(
@@ -42,14 +30,8 @@ def prove(
             "checkpoints and build proof.open (needs --job).",
         ),
     ] = False,
-    key: KeyOpt = None,
-    password_file: PasswordFileOpt = None,
-    nonce: NonceOpt = None,
-    fee: FeeOpt = None,
-    chain: ChainOpt = None,
-    node: NodeOpt = None,
-    send: SendOpt = False,
-    wait: WaitOpt = False,
+    *,
+    opts: TxOptions,
 ) -> None:
     """Sign the commitment over a training run: spec, dataset, init, Merkle root of checkpoint
     hashes, final model, metrics, environment class. Prints one JSON line of a few hundred bytes.
@@ -64,14 +46,13 @@ def prove(
 
     rundir = RunDir(run)
     rundir.get_commitment()  # a usage error (unfinished run) before asking for a password
-    opts = TxOptions(key, password_file, nonce, fee, chain, node, send, wait)
     if open_:
         _open(rundir, job, opts)
         return
-    _, secret = unlock(key, password_file)
+    _, secret = unlock(opts.key, opts.password_file)
     proof = make_proof(rundir, secret, job)
     note(f"proof over {proof['checkpoints']} checkpoints, signed by {proof['prover']}")
-    if send:
+    if opts.send:
         if job is None or not job.isdigit():
             raise UsageError("--send submits the proof for an on-chain job: pass --job ID")
         issue("proof.submit", {"job": int(job), "proof": proof}, opts)

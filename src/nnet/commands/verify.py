@@ -7,26 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import (
-    ChainOpt,
-    FeeOpt,
-    KeyOpt,
-    NodeOpt,
-    NonceOpt,
-    PasswordFileOpt,
-    SendOpt,
-    WaitOpt,
-    emit_line,
-    ndjson_records,
-    note,
-    unlock,
-)
-from nnet.commands._txflow import TxOptions, issue
+from nnet.commands._common import emit_line, ndjson_records, note, unlock
+from nnet.commands._txflow import TxOptions, command_with_tx_options, issue
 from nnet.errors import MalformedInput, UsageError, VerificationFailed
 
 
 def register(app: typer.Typer) -> None:
-    app.command("verify")(verify)
+    command_with_tx_options(app, "verify", verify)
 
 
 def _read_proof(path: str) -> dict[str, Any]:
@@ -85,14 +72,8 @@ def verify(
             "for tolerance-mode jobs), exact, or tolerance.",
         ),
     ] = "auto",
-    key: KeyOpt = None,
-    password_file: PasswordFileOpt = None,
-    nonce: NonceOpt = None,
-    fee: FeeOpt = None,
-    chain: ChainOpt = None,
-    node: NodeOpt = None,
-    send: SendOpt = False,
-    wait: WaitOpt = False,
+    *,
+    opts: TxOptions,
 ) -> None:
     """Verify a proof-of-learning: signature, spec, dataset, init from the seed, then replay
     randomly challenged segments (chosen after reading the proof) and compare. Prints a signed
@@ -105,19 +86,18 @@ def verify(
     """
     if compare not in ("auto", "exact", "tolerance"):
         raise UsageError(f"--compare must be auto, exact or tolerance, not {compare!r}")
-    tx_opts = TxOptions(key, password_file, nonce, fee, chain, node, send, wait)
     if run is None:
         if not proof.isdigit():
             raise UsageError(
                 "--run DIR is needed (the prover's run directory with its checkpoints)",
                 hint="or give a job id to verify an on-chain proof through the node",
             )
-        _verify_on_chain(int(proof), compare, tx_opts)
+        _verify_on_chain(int(proof), compare, opts)
         return
-    if send:
+    if opts.send:
         raise UsageError("--send is for on-chain jobs: give a job id instead of a proof file")
     doc = _read_proof(proof)
-    _, secret = unlock(key, password_file)  # fail on a wrong password before a long replay
+    _, secret = unlock(opts.key, opts.password_file)  # fail on a wrong password before a replay
 
     from nnet.proof.rundir import RunDir
     from nnet.proof.spec import load_spec
