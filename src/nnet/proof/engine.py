@@ -8,6 +8,7 @@ batch, its augmentation, the learning rate and the global RNG (reseeded every st
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import platform
@@ -197,6 +198,19 @@ def _seed_global_rng(seed: int, device: torch.device) -> None:
         torch.cuda.manual_seed(seed)
 
 
+class _StepSeeds:
+    """derive_seed(seed, "step", n) for consecutive n, hashing the common prefix only once
+    (the same values, about 10 us a step cheaper: this runs on every training step)."""
+
+    def __init__(self, seed: int) -> None:
+        self._prefix = hashlib.sha256(f"nnet:{seed}:step:".encode())
+
+    def __call__(self, step: int) -> int:
+        h = self._prefix.copy()
+        h.update(str(step).encode())
+        return int.from_bytes(h.digest()[:8], "big") >> 1
+
+
 def run_steps(
     spec: JobSpec,
     data: Dataset,
@@ -213,13 +227,16 @@ def run_steps(
     lm = spec.model["name"] == "transformer"
     autocast = spec.job["precision"] == "bf16" and dtype is None
     model.train()
+    step_seed = _StepSeeds(spec.seed)
+    on_cpu = device.type == "cpu"
     while state.step < end:
         step = state.step
         xb, yb = source.get(step)
-        xb, yb = xb.to(device), yb.to(device)
+        if not on_cpu:
+            xb, yb = xb.to(device), yb.to(device)
         if dtype is not None and xb.is_floating_point():
             xb = xb.to(dtype)
-        _seed_global_rng(derive_seed(spec.seed, "step", step), device)
+        _seed_global_rng(step_seed(step), device)
         lr = get_lr(spec, step)
         for group in opt.param_groups:
             group["lr"] = lr
