@@ -111,3 +111,8 @@ def test_fast_path_equals_rfc8785(value: object) -> None:
     except Exception:  # rfc8785 refuses e.g. integers beyond 2**53 or lone surrogates
         return
     assert canonical_json(value) == expected
+
+
+def test_integers_beyond_2_53_cannot_be_canonicalised() -> None:
+    with pytest.raises(MalformedInput, match="decimal strings"):
+        canonical_json({"proof": {"metrics": {"x": 2**60}}, "name": "é"})

@@ -99,7 +99,13 @@ def canonical_json(obj: Any) -> bytes:
     """
     if _is_simple(obj, "$"):
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    return bytes(rfc8785.dumps(obj))
+    try:
+        return bytes(rfc8785.dumps(obj))
+    except (rfc8785.CanonicalizationError, ValueError, TypeError) as e:
+        raise MalformedInput(
+            f"cannot be written as canonical JSON ({e}); integers above 2^53 must be "
+            "decimal strings"
+        ) from None
 
 
 _SAFE_INT = 2**53

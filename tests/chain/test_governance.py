@@ -157,6 +157,7 @@ def test_a_vote_can_change_until_the_end(chain: Chain) -> None:
             "treasury_too_small",
         ),
         ({"kind": "param", "key": "min_fee"}, "bad_proposal"),
+        ({"kind": "param", "key": "epoch_blocks", "value": "8"}, "bad_param"),
     ],
 )
 def test_bad_proposals_are_refused_without_state_change(

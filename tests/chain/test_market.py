@@ -406,6 +406,28 @@ def test_proof_for_a_job_claimed_by_someone_else_or_for_another_job(chain: Chain
     assert chain.refused(p, again)[0] == "already_proved"
 
 
+def test_ill_typed_proof_fields_are_refused_at_submit(chain: Chain) -> None:
+    """Fields a verifier relies on, ill-typed, are refused on chain, so no verifier can be made
+    to crash (a crash means no attestation, and that would refund a cheat instead of slashing)."""
+    s, p, _, _ = roles(chain)
+    chain.block(submit(s))
+    chain.block(p.tx("job.claim", {"job": 1}))
+    for over in (
+        {"metrics": {"heldout_correct": "seventy-nine"}},
+        {"metrics": "high"},
+        {"init": 0},
+        {"final": "0x1234"},
+        {"mode": "lenient"},
+        {"dataset": "not-a-cid"},
+    ):
+        code, msg = chain.refused(
+            p, p.tx("proof.submit", {"job": 1, "proof": proof_doc(p, **over)})
+        )
+        assert code == "bad_proof", (over, code, msg)
+    chain.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": proof_doc(p)}))
+    assert chain.job()["status"] == "proved"
+
+
 def test_openings_must_match_the_challenge_and_the_root(chain: Chain) -> None:
     s, p, vs, _ = roles(chain)
     chain.block(submit(s))

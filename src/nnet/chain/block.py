@@ -188,7 +188,35 @@ def build_block(
     secret: bytes,
     verified: bool = True,
 ) -> BlockResult:
-    """The sequencer's next block over `prev`, from candidates in order (see module docstring)."""
+    """The sequencer's next block over `prev`, from candidates in order (see module docstring).
+
+    If anything fails while building (an epoch step, a bug), the state is rolled back to the
+    last committed block, so no write of an unfinished block can leak into the next one."""
+    try:
+        return _build_block(
+            state,
+            prev,
+            candidates,
+            time_ms=time_ms,
+            proposer=proposer,
+            secret=secret,
+            verified=verified,
+        )
+    except BaseException:
+        state.rollback()
+        raise
+
+
+def _build_block(
+    state: State,
+    prev: Header,
+    candidates: Iterable[tuple[Tx, bytes]],
+    *,
+    time_ms: int,
+    proposer: str,
+    secret: bytes,
+    verified: bool,
+) -> BlockResult:
     height = prev.height + 1
     ctx = BlockContext(height, compute_epoch(state, height), proposer, prev.hash_hex)
     process_begin_block(state, ctx)

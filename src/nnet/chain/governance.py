@@ -59,6 +59,7 @@ __all__ = [
 ]
 
 KINDS = ("param", "text", "spend", "sequencer")
+FIXED_AT_GENESIS = frozenset({"epoch_blocks"})
 OPTIONS = ("yes", "no", "abstain", "veto")
 MAX_REPUTATION = 10_000
 PPM = 1_000_000
@@ -141,6 +142,12 @@ def _check_payload(state: StateLike, body: dict[str, Any]) -> dict[str, Any]:
     if kind == "param":
         if "key" not in body or "value" not in body:
             raise InvalidTx("a param proposal needs key and value", code="bad_proposal")
+        if body["key"] in FIXED_AT_GENESIS:
+            raise InvalidTx(
+                f"{body['key']} is fixed at genesis: epochs are numbered height // epoch_blocks, "
+                "so changing it would skip or repeat epochs and strand what falls due in them",
+                code="bad_param",
+            )
         try:
             value = check_param(str(body["key"]), body["value"])
         except MalformedInput as e:

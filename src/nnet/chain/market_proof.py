@@ -25,6 +25,7 @@ from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
 from nnet.proof.challenge import compute_challenge
 from nnet.proof.document import verify_document
 from nnet.proof.merkle import is_valid_merkle_path
+from nnet.proof.shape import check_proof_shape
 
 __all__ = [
     "compute_challenge_seed",
@@ -82,6 +83,7 @@ def on_time(deadline: int, ctx: Any, what: str, code: str) -> None:
 # ---- proofs ------------------------------------------------------------------------------------
 def _check_proof_doc(doc: dict[str, Any], job: dict[str, Any], sender: str) -> None:
     try:
+        check_proof_shape(doc)  # every field verifiers rely on, so none can make them crash
         signer = verify_document(doc, "nnet.proof", "prover")
     except (MalformedInput, VerificationFailed) as e:
         raise InvalidTx(f"bad proof document: {e.message}", code="bad_proof") from None

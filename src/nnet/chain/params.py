@@ -157,7 +157,7 @@ def check_param(name: str, value: object) -> int:
     spec = PARAMS.get(name)
     if spec is None:
         raise MalformedInput(f"unknown parameter {name!r}", hint=f"known: {', '.join(PARAMS)}")
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and (value.isascii() and value.isdigit()):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise MalformedInput(f"parameter {name} must be an integer")

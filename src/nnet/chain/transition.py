@@ -138,6 +138,13 @@ def process_tx(
     except InvalidTx:
         state.revert(mark)
         raise
+    except Exception as e:
+        # A processor that trips over an input its checks let through must still leave the
+        # state untouched and refuse the same way on every node, never half-apply or crash.
+        state.revert(mark)
+        raise InvalidTx(
+            f"transaction could not be applied ({type(e).__name__}: {e})", code="invalid"
+        ) from e
     return events
 
 

@@ -53,7 +53,7 @@ def prove(
     proof = make_proof(rundir, secret, job)
     note(f"proof over {proof['checkpoints']} checkpoints, signed by {proof['prover']}")
     if opts.send:
-        if job is None or not job.isdigit():
+        if job is None or not (job.isascii() and job.isdigit()):
             raise UsageError("--send submits the proof for an on-chain job: pass --job ID")
         issue("proof.submit", {"job": int(job), "proof": proof}, opts)
         return
@@ -65,7 +65,7 @@ def _open(rundir: object, job: str | None, opts: TxOptions) -> None:
     from nnet.client import NodeClient
     from nnet.market_io import publish_openings, wait_for_challenge
 
-    if job is None or not job.isdigit():
+    if job is None or not (job.isascii() and job.isdigit()):
         raise UsageError("--open answers an on-chain challenge: pass --job ID")
     with NodeClient(resolve("node", opts.node) or "", timeout=600.0) as client:
         view = wait_for_challenge(client, int(job))

@@ -87,7 +87,7 @@ def verify(
     if compare not in ("auto", "exact", "tolerance"):
         raise UsageError(f"--compare must be auto, exact or tolerance, not {compare!r}")
     if run is None:
-        if not proof.isdigit():
+        if not (proof.isascii() and proof.isdigit()):
             raise UsageError(
                 "--run DIR is needed (the prover's run directory with its checkpoints)",
                 hint="or give a job id to verify an on-chain proof through the node",

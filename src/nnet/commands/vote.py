@@ -56,7 +56,7 @@ def parse_param_value(key: str, text: str) -> int:
         value = parse_amount(text)
     elif spec.kind == "ppm" and text.endswith("%"):
         value = parse_amount(text[:-1]) * 10_000 // 10**18
-    elif spec.kind == "ppb" and not text.strip().isdigit():
+    elif spec.kind == "ppb" and not (text.strip().isascii() and text.strip().isdigit()):
         from nnet.econ.fixedpoint import parse_fraction
 
         try:
@@ -66,7 +66,7 @@ def parse_param_value(key: str, text: str) -> int:
         if scaled.denominator != 1:
             raise UsageError(f"{key}: {text!r} is finer than one part per billion")
         value = int(scaled)
-    elif text.strip().isdigit():
+    elif (text.strip().isascii() and text.strip().isdigit()):
         value = int(text)
     else:
         raise UsageError(f"{key} takes a whole number, not {text!r}")

@@ -45,7 +45,7 @@ class ParamSpec:
             if self.kind == "amount":
                 return parse_amount(text)
             if self.kind == "count":
-                if not text.strip().isdigit():
+                if not (text.strip().isascii() and text.strip().isdigit()):
                     raise ValueError(f"{self.name}: {text!r} is not a whole number")
                 return int(text.strip())
             return parse_fraction(text, self.name)
@@ -212,7 +212,7 @@ class EconParams:
                     raise UsageError(f"parameter {name} must be an integer")
                 values[name] = raw
             elif spec.kind == "amount":
-                if not isinstance(raw, str) or not raw.isdigit():
+                if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()):
                     raise UsageError(f"parameter {name} must be a decimal string of base units")
                 values[name] = int(raw)
             else:

@@ -44,7 +44,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing (413) anything over `limit` without reading it all."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise MalformedInput("content-length is not a number")
         if int(declared) > limit:
             raise TooLarge(f"body is {declared} bytes; the limit is {limit}")
@@ -61,7 +61,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 def _int_param(value: str | None, name: str, default: int) -> int:
     if value is None:
         return default
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise MalformedInput(f"{name} must be a non-negative integer")
     return int(value)
 

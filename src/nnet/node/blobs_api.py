@@ -45,7 +45,7 @@ def blob_routes(store: BlobStore) -> list[Route]:
 
     async def list_blobs(request: Request) -> Response:
         limit = request.query_params.get("limit", "1000")
-        if not limit.isdigit():
+        if not (limit.isascii() and limit.isdigit()):
             raise MalformedInput("limit must be a non-negative integer")
         blobs = store.list()[: int(limit)]
         return JSONResponse({"blobs": [b.to_dict() for b in blobs]})

@@ -169,6 +169,8 @@ class Node:
                 raise
         except NnetError as e:
             return {"error": e.one_line(), "code": e.code}
+        except Exception as e:  # never a 5xx, never half a batch, for any input
+            return {"error": f"transaction refused ({type(e).__name__}: {e})", "code": "invalid"}
         return {"hash": hash_hex, "status": "pending"}
 
     def produce_block(self, time_ms: int) -> BlockResult:

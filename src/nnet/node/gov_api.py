@@ -56,7 +56,7 @@ def gov_routes(node: Any) -> list[Route]:
 
     async def show_proposal(request: Request) -> Response:
         raw = request.path_params["id"]
-        if not raw.isdigit() or len(raw) > 18:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
             raise MalformedInput("proposal id must be a positive integer")
         try:
             p = get_proposal(node.state, int(raw))

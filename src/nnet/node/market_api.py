@@ -56,14 +56,14 @@ def describe_node(state: Any, address: str, node: dict[str, Any]) -> dict[str, A
 
 
 def _job_id(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 18 or int(raw) == 0:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) == 0:
         raise MalformedInput("job id must be a positive integer")
     return int(raw)
 
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "100")
-    if not raw.isdigit() or not 0 < int(raw) <= 1000:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= 1000:
         raise MalformedInput("limit must be an integer from 1 to 1000")
     return int(raw)
 

@@ -60,7 +60,7 @@ class DaemonOptions:
 def parse_listen(text: str) -> tuple[str, int]:
     """HOST:PORT (port 0: any free port); [v6]:PORT also works."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise UsageError(f"--listen {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:7654")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)

@@ -96,8 +96,10 @@ class Replica:
         while True:
             try:
                 applied = await self.sync_once()
-            except NnetError as e:
-                self.node.sync_error = e.one_line()
+            except Exception as e:  # a bad block or a bug: stop, and say why in /status
+                self.node.sync_error = (
+                    e.one_line() if isinstance(e, NnetError) else f"{type(e).__name__}: {e}"
+                )
                 print(
                     f"error: replica stopped following: {self.halted}", file=sys.stderr, flush=True
                 )

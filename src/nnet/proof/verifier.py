@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from nnet.errors import MalformedInput, NnetError, VerificationFailed
+from nnet.errors import NnetError, VerificationFailed
 from nnet.proof.challenge import (
     DEFAULT_DETECTION,
     DEFAULT_FAKED_FRACTION,
@@ -33,12 +33,12 @@ from nnet.proof.engine import build_state, evaluate, get_environment, set_determ
 from nnet.proof.merkle import is_valid_merkle_path
 from nnet.proof.replay import compute_distance, compute_init, open_checkpoint, replay_segment
 from nnet.proof.rundir import RunDir
+from nnet.proof.shape import PROOF_FIELDS, check_proof_shape
 from nnet.proof.spec import JobSpec
 from nnet.proof.trainer import load_base_weights, prepare_spec
 
 __all__ = ["PROOF_FIELDS", "Verdict", "VerifyOptions", "verify_proof"]
 
-PROOF_FIELDS = ("spec", "dataset", "init", "root", "checkpoints", "final", "env", "mode", "prover")
 # a replay in fp32 differs from one in fp64 by the rounding noise of this very segment; honest
 # cross-class differences are of that order, a planted perturbation is not (see docs/pol.md)
 CALIBRATION_FACTOR = 100.0
@@ -71,19 +71,9 @@ class Verdict:
         return not self.reasons
 
 
-def _check_shape(proof: Any) -> None:
-    if not isinstance(proof, dict):
-        raise MalformedInput("a proof must be a JSON object")
-    missing = [f for f in PROOF_FIELDS if f not in proof]
-    if missing:
-        raise MalformedInput(f"proof lacks {', '.join(missing)}")
-    if type(proof["checkpoints"]) is not int or proof["checkpoints"] < 2:
-        raise MalformedInput("proof.checkpoints must be an integer >= 2")
-
-
 def verify_proof(proof: Any, run: RunDir, opts: VerifyOptions = VerifyOptions()) -> Verdict:
     """Judge a proof; a Verdict with no reasons accepts. Raises only for malformed input."""
-    _check_shape(proof)
+    check_proof_shape(proof)
     v = Verdict()
     say = opts.progress or (lambda _m: None)
     try:
