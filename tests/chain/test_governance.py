@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from nnet.chain.accounts import get_balance, get_pool, get_supply
+from nnet.chain.block import process_block
 from nnet.chain.governance import compute_voting_weight, get_proposal
 from nnet.chain.params import get_param
 from nnet.chain.state import State
@@ -206,3 +207,38 @@ def test_reputation_adds_weight_but_not_turnout() -> None:
     assert bonded == 100 and weight == 120  # +20 % at full reputation by default
     state.put("node/0xA", {"reputation": 5_000})
     assert compute_voting_weight(state, "0xA") == (100, 110)
+
+
+def test_a_sequencer_change_hands_block_production_on_at_the_epoch_boundary(chain: Chain) -> None:
+    from nnet.chain.block import build_block
+    from nnet.errors import InvalidTx as BadBlock
+
+    a, b, c, new = chain.net.users
+    chain.block(propose(a, kind="sequencer", address=new.address, deposit=str(MIN_DEPOSIT)))
+    chain.block(vote(a, 1, "yes"), vote(b, 1, "yes"), vote(c, 1, "yes"))
+    chain.until_epoch_end(get_proposal(chain.state, 1)["voting_end_epoch"])
+    p = get_proposal(chain.state, 1)
+    assert p["status"] == "passed" and p["enforced"] == {"done": True, "sequencer": new.address}
+    assert chain.state.get("chain/sequencer") == new.address
+    assert chain.head.height + 1 == p["effective_height"]
+
+    # the old sequencer's next block is refused by every node; the new sequencer's is accepted
+    old = chain.net.sequencer
+    stale = build_block(
+        chain.state, chain.head, [], time_ms=0, proposer=old.address, secret=old.secret
+    )
+    chain.state.rollback()
+    with pytest.raises(BadBlock, match="not the sequencer"):
+        process_block(chain.replica, chain.replica_head, stale.block, sequencer=new.address)
+    fresh = build_block(
+        chain.state, chain.head, [], time_ms=0, proposer=new.address, secret=new.secret
+    )
+    chain.state.commit()
+    process_block(
+        chain.replica,
+        chain.replica_head,
+        fresh.block,
+        sequencer=str(chain.replica.get("chain/sequencer")),
+    )
+    chain.replica.commit()
+    assert fresh.block.header.proposer == new.address

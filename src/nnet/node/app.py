@@ -31,6 +31,11 @@ __all__ = ["make_app"]
 Forward = Callable[[bytes, str], Awaitable[tuple[int, Any]]]
 
 
+class NotSequencer(NnetError):
+    code = "not_sequencer"
+    http_status = 503
+
+
 class TooLarge(NnetError):
     code = "too_large"
     http_status = 413
@@ -78,7 +83,12 @@ def make_app(
     async def post_txs(request: Request) -> Response:
         body = await read_body(request, node.config.max_body_bytes)
         content_type = request.headers.get("content-type", "")
-        if forward is not None:
+        if not node.is_sequencer:
+            if forward is None:
+                raise NotSequencer(
+                    f"this node is not the sequencer (now {node.sequencer}) and follows no peer",
+                    hint="send transactions to the sequencer's node",
+                )
             code, data = await forward(body, content_type)
             return JSONResponse(data, status_code=code)
         result = node.submit_body(body, content_type)

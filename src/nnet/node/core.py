@@ -67,10 +67,8 @@ class Node:
         self.db = db
         self.genesis = genesis
         self.config = config or NodeConfig()
-        self.sequencer = genesis.sequencer
         self.signer = signer
-        if signer is not None and address_of_private_key(signer) != self.sequencer:
-            raise UsageError("the signing key is not the genesis sequencer's key")
+        self.address = address_of_private_key(signer) if signer is not None else None
         _, genesis_header, writes = compute_genesis_block(genesis)
         stored = db.get_meta("genesis_hash")
         if stored is None:
@@ -90,8 +88,14 @@ class Node:
         self.sync_error: str | None = None  # why a replica stopped following, if it did
 
     @property
+    def sequencer(self) -> str:
+        """The sequencer now: the genesis one until governance hands the role on (chain state)."""
+        return str(self.state.get("chain/sequencer") or self.genesis.sequencer)
+
+    @property
     def is_sequencer(self) -> bool:
-        return self.signer is not None
+        """Whether this node holds the key of the current sequencer (and so produces blocks)."""
+        return self.address is not None and self.address == self.sequencer
 
     @property
     def chain_id(self) -> str:
@@ -175,8 +179,8 @@ class Node:
 
     def produce_block(self, time_ms: int) -> BlockResult:
         """Build, persist and apply the next block from the mempool (sequencer only)."""
-        if self.signer is None:
-            raise UsageError("only the sequencer produces blocks")
+        if self.signer is None or not self.is_sequencer:
+            raise UsageError(f"only the sequencer ({self.sequencer}) produces blocks")
         result = build_block(
             self.state,
             self.head,

@@ -83,15 +83,15 @@ def load_genesis(path: Path) -> Genesis:
 
 
 def load_signer(home: Path, genesis: Genesis) -> bytes | None:
-    """The sequencer key when this home holds it (unlocked with sequencer.password), else None."""
+    """This node's validator key when its home holds one (unlocked with sequencer.password).
+
+    The node produces blocks while that key is the chain's current sequencer: the genesis one,
+    or the one a passed `sequencer` proposal named."""
     from nnet.config import node_keys_home
     from nnet.keys import KeyStore
 
     store = KeyStore(node_keys_home(home))
     if SEQUENCER_KEY not in store.names():
-        return None
-    info = store.info(SEQUENCER_KEY)
-    if info.address != genesis.sequencer:
         return None
     password_path = home / PASSWORD_FILE
     env = os.environ.get("NNET_PASSWORD")
@@ -121,13 +121,26 @@ def _remove_daemon_json(path: Path) -> None:
         pass
 
 
+async def drive(node: Node, replica: Any, block_time_s: float) -> None:
+    """Produce blocks while this node's key is the sequencer; follow a peer while it is not
+    (a governance `sequencer` proposal hands the role on at an epoch boundary)."""
+    while True:
+        if node.is_sequencer:
+            await produce_blocks(node, block_time_s)
+        elif replica is not None:
+            if await replica.follow(block_time_s) is False:
+                return  # stopped at a block that does not verify; /status says why
+        else:
+            await asyncio.sleep(block_time_s)  # a former sequencer with no peer serves reads
+
+
 async def produce_blocks(node: Node, block_time_s: float) -> None:
     """Every block_time: a block if there are pending txs; an empty one every epoch_blocks/10
-    ticks so epochs advance on an idle chain."""
+    ticks so epochs advance on an idle chain. Returns when this node stops being the sequencer."""
     loop = asyncio.get_running_loop()
     last_block = loop.time()
     tick = loop.time()
-    while True:
+    while node.is_sequencer:
         tick += block_time_s
         await asyncio.sleep(max(0.0, tick - loop.time()))
         now = loop.time()
@@ -152,19 +165,20 @@ class Daemon:
         opts.home.mkdir(parents=True, exist_ok=True)
         genesis = load_genesis(opts.genesis_path)
         signer = load_signer(opts.home, genesis)
-        if signer is None and not opts.peers:
-            raise UsageError(
-                f"this home ({opts.home}) has no sequencer key for {genesis.sequencer} "
-                "and no --peer",
-                hint="run it where `nnet devnet init` put the key, or follow it with --peer URL",
-            )
         self.opts = opts
         self.db = ChainDB(opts.home / "chain.db")
         try:
             config = NodeConfig(block_time_s=opts.block_time_s, peers=list(opts.peers))
             self.node = Node(self.db, genesis, signer=signer, config=config)
+            if not self.node.is_sequencer and not opts.peers:
+                raise UsageError(
+                    f"this home ({opts.home}) has no key of the sequencer "
+                    f"{self.node.sequencer} and no --peer",
+                    hint="run it where `nnet devnet init` put the key, or follow it with "
+                    "--peer URL",
+                )
             self.replica = None
-            if signer is None:
+            if opts.peers:
                 from nnet.node.sync import Replica
 
                 self.replica = Replica(self.node, opts.peers)
@@ -255,14 +269,11 @@ class _DaemonServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.should_exit:
             return
-        if self.replica is None:
-            self._tasks.append(
-                asyncio.create_task(produce_blocks(self.node, self.opts.block_time_s))
-            )
-        else:
-            self._tasks.append(asyncio.create_task(self.replica.follow(self.opts.block_time_s)))
+        self._tasks.append(
+            asyncio.create_task(drive(self.node, self.replica, self.opts.block_time_s))
+        )
         _write_daemon_json(self.opts.home / "daemon.json", self.url)
-        role = "sequencer" if self.replica is None else "replica"
+        role = "sequencer" if self.node.is_sequencer else "replica"
         print(f"listening on {self.url}", file=sys.stderr, flush=True)
         print(
             f"{role} of {self.node.chain_id} at height {self.node.head.height}, "

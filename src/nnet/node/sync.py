@@ -91,9 +91,9 @@ class Replica:
         if is_signed_by(theirs, self.node.sequencer):
             self.node.db.put_evidence(height, ours.to_dict(), theirs.to_dict())
 
-    async def follow(self, interval_s: float) -> None:
-        """Sync forever; stop at the first block that does not verify."""
-        while True:
+    async def follow(self, interval_s: float) -> bool:
+        """Sync until this node becomes the sequencer (True) or a block does not verify (False)."""
+        while not self.node.is_sequencer:
             try:
                 applied = await self.sync_once()
             except Exception as e:  # a bad block or a bug: stop, and say why in /status
@@ -103,6 +103,7 @@ class Replica:
                 print(
                     f"error: replica stopped following: {self.halted}", file=sys.stderr, flush=True
                 )
-                return
+                return False
             if applied < SYNC_BATCH:
                 await asyncio.sleep(interval_s)
+        return True
