@@ -66,7 +66,7 @@ def parse_param_value(key: str, text: str) -> int:
         if scaled.denominator != 1:
             raise UsageError(f"{key}: {text!r} is finer than one part per billion")
         value = int(scaled)
-    elif (text.strip().isascii() and text.strip().isdigit()):
+    elif text.strip().isascii() and text.strip().isdigit():
         value = int(text)
     else:
         raise UsageError(f"{key} takes a whole number, not {text!r}")
