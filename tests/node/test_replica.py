@@ -27,6 +27,9 @@ def test_replica_follows_forwards_and_agrees(running: RunningNode, tmp_path: Pat
             for tx in txs:  # submitted to the replica, forwarded to the sequencer
                 r = http.post("/txs", json=tx.to_dict())
                 assert r.status_code == 202, r.text
+                # the next nonce a client is told counts what the sequencer holds pending
+                next_nonce = http.get(f"/accounts/{alice.address}").json()["next_nonce"]
+                assert next_nonce >= tx.nonce + 1
             target = running.wait_committed(txs[-1].hash_hex)["height"]
             deadline = time.monotonic() + 10
             while replica.node.head.height < target:

@@ -29,6 +29,7 @@ from nnet.node.openapi import OPENAPI
 __all__ = ["make_app"]
 
 Forward = Callable[[bytes, str], Awaitable[tuple[int, Any]]]
+PeerNonce = Callable[[str], Awaitable[int | None]]
 
 
 class NotSequencer(NnetError):
@@ -72,9 +73,14 @@ def _int_param(value: str | None, name: str, default: int) -> int:
 
 
 def make_app(
-    node: Node, *, forward: Forward | None = None, extra_routes: Sequence[BaseRoute] = ()
+    node: Node,
+    *,
+    forward: Forward | None = None,
+    peer_next_nonce: PeerNonce | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
-    """The Starlette app serving `node`. A replica passes `forward` to send POST /txs onward;
+    """The Starlette app serving `node`. A replica passes `forward` to send POST /txs onward and
+    `peer_next_nonce` to count the sequencer's pending transactions in an account's next nonce;
     `extra_routes` are other capabilities' endpoints (governance reads, the blob store)."""
 
     async def status(request: Request) -> Response:
@@ -111,7 +117,12 @@ def make_app(
         return JSONResponse(node.blocks(start, limit))
 
     async def get_account(request: Request) -> Response:
-        return JSONResponse(node.account(request.path_params["address"]))
+        view = node.account(request.path_params["address"])
+        if peer_next_nonce is not None and not node.is_sequencer:
+            pending = await peer_next_nonce(view["address"])
+            if pending is not None:
+                view["next_nonce"] = max(int(view["next_nonce"]), pending)
+        return JSONResponse(view)
 
     async def get_params(request: Request) -> Response:
         return JSONResponse(node.params())

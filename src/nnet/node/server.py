@@ -185,6 +185,7 @@ class Daemon:
             app = make_app(
                 self.node,
                 forward=self.replica.forward if self.replica else None,
+                peer_next_nonce=self.replica.peer_next_nonce if self.replica else None,
                 extra_routes=_capability_routes(self.node, opts.home),
             )
             self.sock = _bind(opts.host, opts.port)

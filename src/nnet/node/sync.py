@@ -4,8 +4,8 @@ A replica holds no sequencer key. It pulls blocks with GET /blocks?from=&limit=,
 through `Node.apply_block` (the chain's `process_block`: header signature, tx_root, every tx's
 signature and rules, and the state_root), and stops following at the first block that does not
 check out, keeping its last good state and reporting why. POST /txs is forwarded to the peer.
-Reads are served from the replica's own, re-executed state. Its `next_nonce` does not see the
-sequencer's mempool.
+Reads are served from the replica's own, re-executed state, except an account's `next_nonce`,
+which also asks the sequencer (its mempool holds the transactions this replica forwarded).
 """
 
 from __future__ import annotations
@@ -54,6 +54,18 @@ class Replica:
             except ValueError:
                 continue
         raise NodeUnreachable(f"no peer accepted the transactions ({', '.join(self.peers)})")
+
+    async def peer_next_nonce(self, address: str) -> int | None:
+        """The next nonce the first reachable peer expects from `address` (its mempool counts)."""
+        for peer in self.peers:
+            try:
+                resp = await self.client.get(f"{peer}/accounts/{address}")
+                value = resp.json().get("next_nonce") if resp.status_code == 200 else None
+            except (httpx.TransportError, ValueError, AttributeError):
+                continue
+            if type(value) is int:
+                return value
+        return None
 
     async def sync_once(self) -> int:
         """Apply the blocks the first reachable peer has beyond our head; how many were applied."""
