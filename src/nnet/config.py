@@ -20,7 +20,15 @@ import tomli_w
 
 from nnet.errors import MalformedInput, NotFound, UsageError
 
-__all__ = ["SETTINGS", "Config", "Setting", "home_dir", "node_keys_home", "resolve"]
+__all__ = [
+    "SETTINGS",
+    "Config",
+    "Setting",
+    "home_dir",
+    "node_keys_home",
+    "resolve",
+    "running_daemon",
+]
 
 
 def _url(value: str) -> str:
@@ -133,16 +141,21 @@ def resolve(name: str, flag: str | None = None, home: Path | None = None) -> str
 
 def _local_daemon_url(home: Path) -> str | None:
     """The URL in $NNET_HOME/daemon.json, if a daemon of this home is running."""
+    info = running_daemon(home)
+    url = info["url"] if info else None
+    return url if isinstance(url, str) and url.startswith("http") else None
+
+
+def running_daemon(home: Path) -> dict[str, Any] | None:
+    """{"url", "pid"} of the daemon serving this home, if its daemon.json names a live process."""
     import json
 
     try:
         info = json.loads((home / "daemon.json").read_text())
-        url = info["url"]
-        pid = int(info["pid"])
-        os.kill(pid, 0)  # still alive? (raises if not)
+        os.kill(int(info["pid"]), 0)  # raises if no such process
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(url) if isinstance(url, str) and url.startswith("http") else None
+    return info if isinstance(info, dict) else None
 
 
 def _setting(name: str) -> Setting:

@@ -59,6 +59,7 @@ def fetch_blob(client: NodeClient, cid: str, dest: Path) -> Path:
 
 def fetch_job(client: NodeClient, job: dict[str, Any], dest: Path) -> Path:
     """Write DEST/job.toml with its data paths pointing at the job's blobs, fetched into DEST."""
+    dest = dest.resolve()  # the spec's paths must not depend on the folder it is read from
     spec_file = fetch_blob(client, job["spec_cid"], dest / "blobs" / job["spec_cid"])
     try:
         doc = tomllib.loads(spec_file.read_text(encoding="utf-8"))
@@ -89,7 +90,12 @@ def wait_for_challenge(
         job = client.get(f"/jobs/{job_id}")
         if job.get("challenge"):
             return job
-        if job.get("status") not in ("proved", "claimed"):
+        if job.get("status") == "claimed":
+            raise NnetError(
+                f"job {job_id} has no proof yet, so no challenge",
+                hint=f"submit it first: nnet prove RUN --job {job_id} --send --wait",
+            )
+        if job.get("status") != "proved":
             raise NnetError(f"job {job_id} is {job.get('status')}; there is no challenge to answer")
         if time.monotonic() > deadline:
             raise NnetError(

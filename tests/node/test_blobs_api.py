@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from nnet.store.cid import compute_cid
 from tests.conftest import RunCli
 from tests.node.conftest import RunningNode
@@ -58,3 +60,26 @@ def test_store_commands_round_trip_and_refuse_a_corrupt_blob(
     bad = run_cli("store", "get", cid, "-o", str(bad_out), env=env)
     assert bad.exit_code == 1 and not bad_out.exists()
     assert "fails the hash check" in bad.stderr
+
+
+def test_job_fetch_into_a_relative_folder_gives_a_trainable_spec(
+    running: RunningNode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`nnet job fetch 1 -o job1 && nnet train job1/job.toml`: paths must not depend on the cwd."""
+    import tomllib
+
+    from nnet.client import NodeClient
+    from nnet.market_io import fetch_job
+
+    data = b"dataset bytes"
+    data_cid = compute_cid(data)
+    spec = f'[data]\npath = "x.safetensors"\ncid = "{data_cid}"\n'.encode()
+    with NodeClient(running.url) as client:
+        client.put_blob([data])
+        spec_cid = client.put_blob([spec])["cid"]
+        monkeypatch.chdir(tmp_path)
+        job = {"id": 1, "spec_cid": spec_cid, "dataset_cid": data_cid}
+        out = fetch_job(client, job, Path("job1"))
+    doc = tomllib.loads(out.read_text())
+    path = Path(doc["data"]["path"])
+    assert path.is_absolute() and path.read_bytes() == data

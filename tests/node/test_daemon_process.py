@@ -64,6 +64,27 @@ def test_daemon_lifecycle_clean_stop(run_cli, tmp_path: Path, stop: int) -> None
     raw.close()
 
 
+def test_a_second_daemon_on_the_same_home_is_refused(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    devnet_init(run_cli, home, [account("twice-user")])
+    proc, url = start(home, "--block-time", "0.1")
+    try:
+        env = {**os.environ, "NNET_HOME": str(home)}
+        second = subprocess.run(
+            [sys.executable, "-m", "nnet", "daemon", "--listen", "127.0.0.1:0"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2 and f"pid {proc.pid}" in second.stderr
+        assert json.loads((home / "daemon.json").read_text())["url"] == url  # still the first's
+        assert httpx.get(f"{url}/status").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def test_daemon_refuses_a_home_without_genesis(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("daemon", "--listen", "127.0.0.1:0", env={"NNET_HOME": str(tmp_path / "x")})
     assert result.exit_code == 2 and "nnet devnet init" in result.stderr

@@ -47,6 +47,27 @@ def test_interrupt_then_resume_is_bit_identical(
     assert run.read_manifest()["final"] == honest_run.read_manifest()["final"]
 
 
+def test_resume_after_an_interrupt_before_the_first_checkpoint_starts_over(
+    tmp_path: Path, tiny_spec: Path, honest_run: RunDir
+) -> None:
+    spec = load_spec(tiny_spec)
+    with pytest.raises(KeyboardInterrupt):
+        train(spec, tmp_path / "r", TrainOptions(stop_at=35))
+    run = RunDir(tmp_path / "r")
+    for f in (run.root / "ckpt").glob("*.safetensors"):  # as if stopped before any checkpoint
+        f.unlink()
+    train(spec, tmp_path / "r", TrainOptions(resume=True))
+    assert run.read_leaves() == honest_run.read_leaves()
+    assert run.read_manifest()["final"] == honest_run.read_manifest()["final"]
+
+
+def test_output_that_is_a_file_is_a_usage_error(tmp_path: Path, tiny_spec: Path) -> None:
+    f = tmp_path / "not-a-folder"
+    f.write_text("x")
+    with pytest.raises(UsageError, match="is a file"):
+        train(load_spec(tiny_spec), f)
+
+
 def test_retention_keeps_tiers_and_regenerates_exactly(
     tmp_path: Path, write_spec: WriteSpec, honest_run: RunDir
 ) -> None:

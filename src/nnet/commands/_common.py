@@ -88,7 +88,7 @@ def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
 def pairs(record: dict[str, Any]) -> str:
     """`key: value` lines for a terminal."""
     width = max((len(k) for k in record), default=0)
-    return "\n".join(f"{k.rjust(width)}: {v}" for k, v in record.items())
+    return "\n".join(f"{k.rjust(width)}: {'-' if v is None else v}" for k, v in record.items())
 
 
 # ---- input -----------------------------------------------------------------------------------

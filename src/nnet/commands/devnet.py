@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from nnet.commands._common import JsonOpt, emit, note, pairs, want_json
-from nnet.config import home_dir, node_keys_home, resolve
+from nnet.config import home_dir, node_keys_home, resolve, running_daemon
 from nnet.errors import UsageError
 
 app = typer.Typer(help="Set up a local development chain.", no_args_is_help=True)
@@ -54,12 +54,8 @@ def _parse_fund(items: list[str]) -> dict[str, int]:
 
 
 def _daemon_running(home: Path) -> int | None:
-    try:
-        pid = int(json.loads((home / "daemon.json").read_text())["pid"])
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return pid
+    info = running_daemon(home)
+    return int(info["pid"]) if info else None
 
 
 def _clear(home: Path, names: list[str]) -> None:

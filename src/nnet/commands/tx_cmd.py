@@ -49,7 +49,9 @@ def sign(
 
     Nonces count up from --nonce (or the node's next nonce) across the lines.
 
-    Example: echo '{"type":"stake","body":{"amount":"10"}}' | nnet tx sign - --nonce 3
+    Amounts in the body are base units (1 NNET = 10^18), as on the wire.
+
+    Example: echo '{"type":"stake","body":{"amount":"10000000000000000000"}}' | nnet tx sign -
     """
     from nnet.commands._common import unlock
     from nnet.config import resolve

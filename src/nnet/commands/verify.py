@@ -179,11 +179,17 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
             job = client.get(f"/jobs/{job_id}")
         if not job.get("proof") or not job.get("challenge"):
             raise UsageError(f"job {job_id} is {job.get('status')}: no proof to verify")
-        if job.get("drawn") and me not in job["drawn"]:
-            note(
-                f"warning: {me} was not drawn to verify job {job_id}; the chain will refuse "
-                "an attestation from it"
-            )
+        if opts.send:  # refuse before hours of replay what the chain would refuse after
+            if me not in (job.get("drawn") or []):
+                raise UsageError(
+                    f"{me} was not drawn to verify job {job_id}; the chain would refuse its "
+                    "attestation",
+                    hint=f"drawn: {', '.join(job.get('drawn') or []) or 'nobody'}",
+                )
+            if job.get("status") != "opened":
+                raise UsageError(f"job {job_id} is {job.get('status')}: not open for attestations")
+        elif job.get("drawn") and me not in job["drawn"]:
+            note(f"note: {me} was not drawn to verify job {job_id}; verifying for yourself only")
         challenge = job["challenge"]
         with tempfile.TemporaryDirectory(prefix=f"nnet-verify-{job_id}-") as tmp:
             run = lay_out_openings(client, job, Path(tmp))

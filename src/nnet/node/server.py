@@ -159,10 +159,17 @@ class Daemon:
     """An opened node bound to its socket, ready to `run` (tests run it on a thread)."""
 
     def __init__(self, opts: DaemonOptions) -> None:
+        from nnet.config import running_daemon
         from nnet.node.app import make_app
         from nnet.store.chaindb import ChainDB
 
         opts.home.mkdir(parents=True, exist_ok=True)
+        other = running_daemon(opts.home)
+        if other is not None and int(other["pid"]) != os.getpid():
+            raise UsageError(
+                f"a daemon (pid {other['pid']}) already serves {opts.home} at {other.get('url')}",
+                hint="stop it first, or give this one its own --home",
+            )
         genesis = load_genesis(opts.genesis_path)
         signer = load_signer(opts.home, genesis)
         self.opts = opts

@@ -94,6 +94,8 @@ def _absolute(spec: JobSpec) -> dict[str, Any]:
 
 
 def _start_fresh(spec: JobSpec, run: RunDir, env: dict[str, Any]) -> None:
+    if run.root.exists() and not run.root.is_dir():
+        raise UsageError(f"-o {run.root} is a file", hint="give a folder for the run")
     if run.root.exists() and any(run.root.iterdir()):
         raise UsageError(
             f"{run.root} already exists and is not empty",
@@ -120,7 +122,7 @@ def _start_fresh(spec: JobSpec, run: RunDir, env: dict[str, Any]) -> None:
 
 
 def _resume_point(spec: JobSpec, run: RunDir) -> int:
-    """Index of the latest checkpoint on disk that matches its recorded hash."""
+    """Index of the latest checkpoint on disk that matches its recorded hash; -1 if none."""
     m = run.read_manifest()
     if m["spec"] != spec.spec_hash():
         raise UsageError(
@@ -137,7 +139,7 @@ def _resume_point(spec: JobSpec, run: RunDir) -> int:
             for later in range(index + 1, spec.n_checkpoints):
                 run.checkpoint_path(later).unlink(missing_ok=True)
             return index
-    raise UsageError(f"{run.root} has no intact checkpoint to resume from; start again")
+    return -1  # stopped before the first checkpoint: nothing to keep, start from step 0
 
 
 def train(spec: JobSpec, out: Path, options: TrainOptions = TrainOptions()) -> dict[str, Any]:
@@ -153,7 +155,11 @@ def train(spec: JobSpec, out: Path, options: TrainOptions = TrainOptions()) -> d
         if not run.exists():
             raise UsageError(f"nothing to resume in {out}")
         start = _resume_point(spec, run)
-        state = load_state(spec, data, read_checkpoint(run.checkpoint_path(start)))
+        if start < 0:
+            run.write_leaves([])
+            start, state = 0, build_state(spec, data, load_base_weights(spec))
+        else:
+            state = load_state(spec, data, read_checkpoint(run.checkpoint_path(start)))
     else:
         _start_fresh(spec, run, env)
         start, state = 0, build_state(spec, data, load_base_weights(spec))
