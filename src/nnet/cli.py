@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "stake",
     "send",
     "status",
+    "params",
     "balance",
     "block",
     "store",

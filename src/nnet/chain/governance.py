@@ -43,6 +43,7 @@ from nnet.chain.accounts import (
     set_pool,
 )
 from nnet.chain.params import check_param, get_param, param_key
+from nnet.encoding import format_amount
 from nnet.errors import InvalidTx, MalformedInput
 
 __all__ = [
@@ -251,6 +252,14 @@ def process_gov_deposit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
 def process_gov_vote(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     """Cast or change a vote; only bonded stakers vote, only during the voting period."""
     proposal = get_proposal(state, int(tx.body["proposal"]))
+    if proposal["status"] == "deposit":
+        need = get_param(state, "gov_min_deposit")
+        raise InvalidTx(
+            f"proposal {proposal['id']} is still in its deposit period "
+            f"({format_amount(proposal['deposit'])} of {format_amount(need)} NNET); voting opens "
+            f"at the minimum: nnet vote deposit {proposal['id']} AMOUNT",
+            code="voting_closed",
+        )
     if proposal["status"] != "voting":
         raise InvalidTx(
             f"proposal {proposal['id']} is {proposal['status']}, not open for votes",
