@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from nnet.econ.rewards import RewardAccumulator, StakePosition, get_pending_reward
+from nnet.encoding import format_amount as nnet
 from nnet.errors import InvalidTx
 
 __all__ = [
@@ -86,7 +87,8 @@ def decrease_balance(state: StateLike, address: str, amount: int) -> None:
     acct = get_account(state, address)
     if acct["balance"] < amount:
         raise InvalidTx(
-            f"{address} has {acct['balance']} units, needs {amount}", code="insufficient_funds"
+            f"{address} has {nnet(acct['balance'])} NNET, needs {nnet(amount)} NNET",
+            code="insufficient_funds",
         )
     state.put(account_key(address), {"balance": acct["balance"] - amount, "nonce": acct["nonce"]})
 

@@ -161,7 +161,9 @@ def _check_payload(state: StateLike, body: dict[str, Any]) -> dict[str, Any]:
         treasury = get_pool(state, TREASURY)
         if amount == 0 or amount > treasury:
             raise InvalidTx(
-                f"spend of {amount} units: the treasury holds {treasury}", code="treasury_too_small"
+                f"a spend of {format_amount(amount)} NNET: "
+                f"the treasury holds {format_amount(treasury)} NNET",
+                code="treasury_too_small",
             )
         return {"to": body["to"], "amount": amount}
     if kind == "sequencer":

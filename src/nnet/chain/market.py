@@ -101,6 +101,7 @@ from nnet.chain.market_settle import (
     settle_job,
 )
 from nnet.chain.params import get_param
+from nnet.encoding import format_amount as nnet
 from nnet.errors import InvalidTx
 
 __all__ = [
@@ -151,7 +152,8 @@ def process_node_register(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     have = get_balance(state, tx.sender)
     if have < amount:
         raise InvalidTx(
-            f"{tx.sender} has {have} units after the fee, collateral needs {amount}",
+            f"{tx.sender} has {nnet(have)} NNET after the fee, "
+            f"collateral needs {nnet(amount)} NNET",
             code="insufficient_funds",
         )
     node = get_node(state, tx.sender)
@@ -191,7 +193,8 @@ def process_node_withdraw(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     free = int(node["collateral"]) - int(node["locked"])
     if amount > free:
         raise InvalidTx(
-            f"{tx.sender} has {free} units of free collateral ({node['locked']} locked in jobs)",
+            f"{tx.sender} has {nnet(free)} NNET of free collateral "
+            f"({nnet(node['locked'])} NNET locked in jobs)",
             code="insufficient_collateral",
         )
     node["collateral"] = int(node["collateral"]) - amount
@@ -214,7 +217,7 @@ def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     have = get_balance(state, tx.sender)
     if have < fee:
         raise InvalidTx(
-            f"{tx.sender} has {have} units after the fee, the job fee is {fee}",
+            f"{tx.sender} has {nnet(have)} NNET after the fee, the job fee is {nnet(fee)} NNET",
             code="insufficient_funds",
         )
     decrease_balance(state, tx.sender, fee)
@@ -266,7 +269,8 @@ def process_job_claim(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     free = int(node["collateral"]) - int(node["locked"])
     if free < need:
         raise InvalidTx(
-            f"job {job['id']} needs {need} units of collateral; {tx.sender} has {free} free",
+            f"job {job['id']} needs {nnet(need)} NNET of collateral; "
+            f"{tx.sender} has {nnet(free)} NNET free",
             code="insufficient_collateral",
         )
     node["locked"] = int(node["locked"]) + need

@@ -51,6 +51,7 @@ from nnet.chain.economics import (
 from nnet.chain.governance import process_gov_deposit, process_gov_propose, process_gov_vote
 from nnet.chain.params import get_param
 from nnet.crypto import checksum_address, recover_raw_address
+from nnet.encoding import format_amount as nnet
 from nnet.errors import InvalidTx, VerificationFailed
 from nnet.tx import Tx
 
@@ -124,7 +125,7 @@ def process_tx(
         )
     if acct["balance"] < tx.fee:
         raise InvalidTx(
-            f"{tx.sender} has {acct['balance']} units, the fee is {tx.fee}",
+            f"{tx.sender} has {nnet(acct['balance'])} NNET, the fee is {nnet(tx.fee)} NNET",
             code="insufficient_funds",
         )
     mark = state.mark()
@@ -158,7 +159,8 @@ def _require_balance(state: StateLike, tx: Tx, amount: int) -> None:
     have = get_account(state, tx.sender)["balance"]
     if have < amount:
         raise InvalidTx(
-            f"{tx.sender} has {have} units after the fee of {tx.fee}, needs {amount}",
+            f"{tx.sender} has {nnet(have)} NNET after the fee of {nnet(tx.fee)} NNET, "
+            f"needs {nnet(amount)} NNET",
             code="insufficient_funds",
         )
 
@@ -195,7 +197,8 @@ def process_unstake(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     stake = get_stake(state, tx.sender)
     if stake["bonded"] < amount:
         raise InvalidTx(
-            f"{tx.sender} has {stake['bonded']} units bonded, cannot unstake {amount}",
+            f"{tx.sender} has {nnet(stake['bonded'])} NNET bonded, "
+            f"cannot unstake {nnet(amount)} NNET",
             code="insufficient_stake",
         )
     process_reward_settlement(state, tx.sender)  # earned at the old stake, before it changes
