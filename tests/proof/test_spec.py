@@ -94,3 +94,18 @@ def test_load_spec_errors(tmp_path: Path) -> None:
     bad.write_text("[job\n", encoding="utf-8")
     with pytest.raises(MalformedInput):
         load_spec(bad)
+
+
+def test_spec_from_stdin_resolves_paths_from_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    text = (Path(__file__).resolve().parents[2] / "examples" / "tiny.toml").read_text()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+    spec = load_spec(Path("-"))
+    assert spec.resolve(spec.data["path"]) == tmp_path / "tiny.safetensors"
+    from_file = load_spec(Path(__file__).resolve().parents[2] / "examples" / "tiny.toml")
+    assert spec.canonical() == from_file.canonical()  # local paths are not part of the job

@@ -44,7 +44,9 @@ class _Bar:
 
 
 def train(
-    spec: Annotated[Path, typer.Argument(help="Job spec (TOML), see docs/job-spec.md.")],
+    spec: Annotated[
+        Path, typer.Argument(help="Job spec (TOML), or - for stdin; see docs/job-spec.md.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory to create.")],
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted run in --out bit-identically.")

@@ -375,7 +375,18 @@ def _infer_format(path: str) -> str:
 
 
 def load_spec(path: Path) -> JobSpec:
-    """Read and check a job spec file; paths inside it are relative to its folder."""
+    """Read and check a job spec file; paths inside it are relative to its folder.
+
+    `-` reads the spec from stdin; its paths are then relative to the current folder."""
+    if str(path) == "-":
+        import sys
+
+        path, text = Path("<stdin>"), sys.stdin.buffer.read()
+        try:
+            doc = tomllib.loads(text.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise MalformedInput(f"stdin: not valid TOML: {e}") from None
+        return parse_spec(doc, Path.cwd())
     try:
         text = path.read_bytes()
     except FileNotFoundError:
