@@ -153,6 +153,7 @@ def test_submit_uploads_then_list_show_register_claim(
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.lines()[-1])["status"] == "committed"
+    assert "at most 0 can verify" in r.stderr  # no other node is registered yet: said up front
     job = json.loads(run_cli("job", "show", "1", "--node", url, "--json").stdout)
     assert job["status"] == "open" and job["submitter"] == alice and job["fee"] == str(10 * UNIT)
     # the spec and the data are in the node's blob store under the job's CIDs

@@ -162,7 +162,28 @@ def submit(
     if not no_upload:
         upload_job(files, resolve("node", node) or "")
     note(f"spec {files.spec_cid} (hash {files.spec_hash[:18]}…), dataset {files.dataset_cid}")
+    if send:
+        _warn_if_too_few_verifiers(resolve("node", node) or "", key, verifiers)
     issue("job.submit", job_body(files, amount, verifiers, deadline_epochs), opts)
+
+
+def _warn_if_too_few_verifiers(node_url: str, key: str | None, wanted: int) -> None:
+    """Verifiers are drawn among registered nodes other than the submitter and the prover."""
+    from nnet.client import NodeClient
+    from nnet.commands._common import key_name
+    from nnet.config import home_dir
+    from nnet.keys import KeyStore
+
+    me = KeyStore(home_dir()).info(key_name(key)).address
+    with NodeClient(node_url) as client:
+        others = [n for n in client.get("/nodes")["nodes"] if n["address"] != me]
+    eligible = max(0, len(others) - 1)  # one of them will be the prover
+    if eligible < wanted:
+        note(
+            f"warning: {len(others)} other node(s) are registered, so at most {eligible} can "
+            f"verify (never the prover); with fewer than {wanted} drawn, the job settles with "
+            "whoever is drawn, or is refunded if nobody is"
+        )
 
 
 def claim(job: IdArg) -> dict[str, Any]:
