@@ -17,7 +17,6 @@ import os
 import tempfile
 import time
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from nnet.client import NodeClient
 from nnet.encoding import hex_to_bytes
 from nnet.errors import MalformedInput, NnetError
 from nnet.proof.rundir import RunDir
+from nnet.store.blobs import read_chunks
 
 __all__ = [
     "OpenedRun",
@@ -37,8 +37,6 @@ __all__ = [
     "publish_openings",
     "wait_for_challenge",
 ]
-
-_CHUNK = 1 << 20
 
 
 def fetch_blob(client: NodeClient, cid: str, dest: Path) -> Path:
@@ -124,7 +122,7 @@ def publish_openings(
                 write_checkpoint(Path(tmp) / f"{index:06d}.safetensors", tensors, meta)
         for index in indices:
             path = Path(tmp) / f"{index:06d}.safetensors" if index in missing else None
-            info = client.put_blob(iter_file(path or run.checkpoint_path(index)))
+            info = client.put_blob(read_chunks(path or run.checkpoint_path(index)))
             openings.append(
                 {
                     "index": index,
@@ -157,9 +155,3 @@ def lay_out_openings(client: NodeClient, job: dict[str, Any], dest: Path) -> Ope
         fetch_blob(client, opening["cid"], dest / "ckpt" / f"{index:06d}.safetensors")
         paths[index] = [hex_to_bytes(p, "opening path", 32) for p in opening["path"]]
     return OpenedRun(dest, paths)
-
-
-def iter_file(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            yield chunk

@@ -8,7 +8,6 @@ node's blob store, and builds the `job.submit` transaction. Rules: docs/marketpl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,7 +36,6 @@ from nnet.errors import UsageError, VerificationFailed
 
 app = typer.Typer(help="Submit, list, claim and cancel training jobs.", no_args_is_help=True)
 IdArg = Annotated[int, typer.Argument(min=1, help="Job id.")]
-_CHUNK = 1 << 20
 
 
 def register(parent: typer.Typer) -> None:
@@ -97,20 +95,15 @@ def prepare_job(spec_path: Path) -> JobFiles:
     )
 
 
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            yield chunk
-
-
 def upload_job(files: JobFiles, node_url: str) -> None:
     """Put the spec and every data file into the node's blob store (each checked by its CID)."""
     from nnet.client import NodeClient
+    from nnet.store.blobs import read_chunks
 
     with NodeClient(node_url) as client:
         client.put_blob([files.spec_toml], cid=files.spec_cid)
         for cid, path in files.blobs.items():
-            client.put_blob(_file_chunks(path), cid=cid)
+            client.put_blob(read_chunks(path), cid=cid)
             note(f"uploaded {path.name} as {cid}")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from nnet.errors import NotFound, UsageError, VerificationFailed
 from nnet.store.cid import cid_of_digest, parse_cid
 
-__all__ = ["CHUNK", "BlobInfo", "BlobStore", "BlobWriter", "verify_stream"]
+__all__ = ["CHUNK", "BlobInfo", "BlobStore", "BlobWriter", "read_chunks", "verify_stream"]
 
 CHUNK = 1 << 20
 
@@ -61,7 +61,7 @@ class BlobStore:
         return w.commit()
 
     def put_file(self, path: Path) -> BlobInfo:
-        return self.put(_read_chunks(path))
+        return self.put(read_chunks(path))
 
     def read(self, cid: str) -> Iterator[bytes]:
         """The blob's bytes in chunks; VerificationFailed at the end if they do not match the CID.
@@ -72,7 +72,7 @@ class BlobStore:
         path = self.path(cid)
         if not path.is_file():
             raise NotFound(f"no blob {cid}")
-        return _verified(_read_chunks(path), want, cid)
+        return _verified(read_chunks(path), want, cid)
 
     def list(self) -> list[BlobInfo]:
         if not self.root.is_dir():
@@ -125,7 +125,8 @@ class BlobWriter:
         Path(self._tmp).unlink(missing_ok=True)
 
 
-def _read_chunks(path: Path) -> Iterator[bytes]:
+def read_chunks(path: Path) -> Iterator[bytes]:
+    """A file's bytes in CHUNK-sized pieces (NotFound if it is missing)."""
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed when the generator finishes
     except FileNotFoundError:
