@@ -24,6 +24,7 @@ __all__ = [
     "keccak256",
     "normalize_address",
     "recover_address",
+    "recover_public_key",
     "recover_raw_address",
     "sign_hash",
 ]
@@ -99,6 +100,17 @@ def recover_raw_address(msg_hash: bytes, signature: str) -> bytes:
     except Exception:  # libsecp256k1 reports any unrecoverable signature the same way
         raise VerificationFailed("signature does not recover to a public key") from None
     return keccak256(pub.format(compressed=False)[1:])[-20:]
+
+
+def recover_public_key(msg_hash: bytes, signature: str) -> bytes:
+    """The signer's 65-byte uncompressed public key (0x04 ‖ X ‖ Y), for checks that need the key
+    and not only its address (the block beacon's VRF); raise VerificationFailed on a bad sig."""
+    sig = _parse_signature(signature)
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(sig, msg_hash, hasher=None)
+    except Exception:  # libsecp256k1 reports any unrecoverable signature the same way
+        raise VerificationFailed("signature does not recover to a public key") from None
+    return pub.format(compressed=False)
 
 
 def _parse_signature(signature: str) -> bytes:

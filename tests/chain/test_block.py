@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import copy
+import random
 from dataclasses import replace
 
 import pytest
+from coincurve import PublicKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nnet import vrf
+from nnet.chain import block as block_mod
 from nnet.chain import epoch as epoch_mod
 from nnet.chain.accounts import get_balance, get_stake
-from nnet.chain.block import Block, Header, compute_tx_root, parse_block, process_block
+from nnet.chain.block import (
+    Block,
+    Header,
+    build_block,
+    compute_beacon_alpha,
+    compute_beacon_output,
+    compute_tx_root,
+    parse_block,
+    process_block,
+)
 from nnet.chain.state import ZERO_ROOT, compute_write_set_hash
 from nnet.crypto import keccak256, sign_hash
-from nnet.errors import InvalidTx
+from nnet.errors import InvalidTx, MalformedInput
 from tests.chain.helpers import FUNDED, make_devnet, supply_accounted
 
 
@@ -213,3 +226,131 @@ def test_supply_is_conserved_and_replay_agrees(ops, per_block: int) -> None:  # 
         replica.commit()
         rhead = block.header
     assert replica.data == state.data
+
+
+# ---- beacon ---------------------------------------------------------------------------------
+
+
+def _beacon_over(secret: bytes, chain: str, height: int, prev_output: bytes) -> str:
+    return "0x" + vrf.prove(secret, compute_beacon_alpha(chain, height, prev_output)).hex()
+
+
+@pytest.mark.parametrize(
+    "tamper", ["bit_flip", "other_height", "other_prev_beacon", "other_key", "empty", "garbage"]
+)
+def test_process_block_refuses_a_bad_beacon_and_changes_nothing(tamper: str) -> None:
+    net = make_devnet(2)
+    _, blocks = _chain_of_blocks_2(net)
+    replica, genesis = net.fresh_state()
+    block = blocks[0]
+    h = block.header
+    secret, chain, prev_output = net.sequencer.secret, h.chain, compute_beacon_output(genesis)
+    beacon = {
+        "bit_flip": "0x" + _flip_hex_byte(h.beacon[2:], 40),
+        "other_height": _beacon_over(secret, chain, 2, prev_output),
+        "other_prev_beacon": _beacon_over(secret, chain, 1, keccak256(b"another beacon")),
+        "other_key": _beacon_over(net.users[0].secret, chain, 1, prev_output),
+        "empty": "",
+        "garbage": "0x" + "ab" * 81,
+    }[tamper]
+    # re-signed by the sequencer: only the beacon is wrong
+    bad = Block(_resign(net, h, beacon=beacon), block.txs, block.tx_hashes)
+    before = copy.deepcopy(replica.data)
+    with pytest.raises(InvalidTx, match="bad beacon") as info:
+        process_block(replica, genesis, bad, sequencer=net.sequencer.address)
+    assert info.value.code == "bad_block"
+    assert replica.data == before and replica.changes() == {}
+
+
+def _flip_hex_byte(text: str, index: int) -> str:
+    raw = bytearray(bytes.fromhex(text))
+    raw[index] ^= 1
+    return raw.hex()
+
+
+def test_parse_block_checks_the_beacon_field() -> None:
+    net = make_devnet(2)
+    _, blocks = _chain_of_blocks_2(net)
+    wire = blocks[0].to_dict()
+    assert parse_block(copy.deepcopy(wire)).header.beacon == blocks[0].header.beacon
+    for bad in ("", "0x" + "ab" * 80, "0x" + "zz" * 81, None):
+        raw = copy.deepcopy(wire)
+        raw["header"]["beacon"] = bad
+        with pytest.raises(MalformedInput):
+            parse_block(raw)
+    missing = copy.deepcopy(wire)
+    del missing["header"]["beacon"]
+    with pytest.raises(MalformedInput, match="exactly the fields"):
+        parse_block(missing)
+    _, genesis = net.fresh_state()
+    assert genesis.beacon == "" and parse_block({"header": genesis.to_dict()}).header == genesis
+    with pytest.raises(MalformedInput, match="genesis"):
+        parse_block({"header": {**genesis.to_dict(), "beacon": wire["header"]["beacon"]}})
+
+
+def test_beacon_outputs_chain_and_reach_the_block_context(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    net = make_devnet(3)
+    seen: list[bytes] = []
+    monkeypatch.setattr(
+        block_mod, "process_market_begin_block", lambda state, ctx: seen.append(ctx.beacon)
+    )
+    _, blocks = _chain_of_blocks(net, 6)
+    _, genesis = net.fresh_state()
+    public = PublicKey.from_secret(net.sequencer.secret).format()
+    prev_output = keccak256(b"nnet-beacon-genesis" + genesis.chain.encode())
+    assert compute_beacon_output(genesis) == prev_output
+    outputs = []
+    for block in blocks:
+        h = block.header
+        pi = bytes.fromhex(h.beacon[2:])
+        alpha = b"nnet-beacon" + h.chain.encode() + h.height.to_bytes(8, "big") + prev_output
+        prev_output = vrf.verify(public, pi, alpha)
+        assert compute_beacon_output(h) == prev_output
+        outputs.append(prev_output)
+    assert len(set(outputs)) == len(outputs)
+    assert seen == outputs  # build_block passed each block's own output
+    replica, head = net.fresh_state()
+    seen.clear()
+    for block in blocks:
+        process_block(replica, head, block, sequencer=net.sequencer.address)
+        replica.commit()
+        head = block.header
+    assert seen == outputs  # and so did process_block
+
+
+def test_the_sequencer_cannot_grind_the_beacon() -> None:
+    """100 variants of block 1 (time, which txs, their order) and a different chain history
+    all give the one beacon output the key fixes for each height."""
+    net = make_devnet(3)
+    alice, bob, carol = net.users
+    txs = [
+        alice.transfer(bob.address, 1),
+        bob.transfer(carol.address, 2),
+        carol.transfer(alice.address, 3),
+    ]
+    state, genesis = net.fresh_state()
+    rng = random.Random(1)
+    header_hashes, outputs = set(), set()
+    for attempt in range(100):
+        order = rng.sample(txs, k=rng.randint(0, 3))
+        result = build_block(
+            state,
+            genesis,
+            [(t, t.signing_hash) for t in order],
+            time_ms=2_000 + attempt,
+            proposer=net.sequencer.address,
+            secret=net.sequencer.secret,
+        )
+        state.rollback()
+        header_hashes.add(result.block.header.hash)
+        outputs.add(compute_beacon_output(result.block.header))
+    assert len(header_hashes) == 100 and len(outputs) == 1
+    # two different histories: the same beacon at every height
+    _, chain_a = _chain_of_blocks(net, 4)
+    state_b, head = net.fresh_state()
+    chain_b = []
+    for i in range(4):
+        head = net.block(state_b, head, [], time_ms=9_000 + i).block.header
+        chain_b.append(head)
+    assert [b.header.beacon for b in chain_a] == [h.beacon for h in chain_b]
+    assert [b.header.hash for b in chain_a] != [h.hash for h in chain_b]

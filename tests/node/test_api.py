@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -89,8 +90,12 @@ def test_transfer_is_pending_then_committed(running: RunningNode) -> None:
         "tx_root",
         "state_root",
         "proposer",
+        "beacon",
         "sig",
     }
+    header_schema = running.http.get("/openapi.json").json()["components"]["schemas"]["Header"]
+    assert set(header_schema["properties"]) == set(block["header"])
+    assert re.fullmatch(header_schema["properties"]["beacon"]["pattern"], block["header"]["beacon"])
     synced = running.http.get("/blocks", params={"from": 1, "limit": 500}).json()["blocks"]
     assert [b["header"]["height"] for b in synced] == list(range(1, len(synced) + 1))
     assert synced[receipt["height"] - 1]["hash"] == block["hash"]

@@ -15,6 +15,14 @@ Header hash = keccak256(JCS(header without sig)); the sequencer signs that hash.
 tx_root = Merkle root over the tx hashes with domain-separated leaves and nodes
 (leaf = keccak256(0x00 ‖ h), node = keccak256(0x01 ‖ l ‖ r), an odd node is carried up unchanged,
 no transactions -> 32 zero bytes), as RFC 6962, so no two different lists share a root.
+
+Beacon: every header after genesis carries `beacon` = 0x ‖ pi, the proposer's VRF proof
+(nnet.vrf, ECVRF over secp256k1) over
+alpha = "nnet-beacon" ‖ chain id (utf-8) ‖ height (8 bytes, big-endian) ‖ the parent's output.
+The block's beacon output is proof_to_hash(pi); genesis has no proof, its output is
+keccak256("nnet-beacon-genesis" ‖ chain id). A VRF output is unique for a key and an input, so
+the sequencer cannot vary it (time, tx order, retries change nothing); a replica recovers the
+proposer's public key from the header signature and verifies pi before executing anything.
 """
 
 from __future__ import annotations
@@ -36,10 +44,18 @@ from nnet.chain.state import (
     encode_value,
 )
 from nnet.chain.transition import BlockContext, Event, process_tx
-from nnet.crypto import keccak256, recover_address, sign_hash
+from nnet.crypto import (
+    address_of_public_key,
+    keccak256,
+    recover_address,
+    recover_public_key,
+    sign_hash,
+)
 from nnet.encoding import canonical_json, hex_to_bytes
 from nnet.errors import InvalidTx, MalformedInput, NnetError, VerificationFailed
 from nnet.tx import Tx, parse_tx
+from nnet.vrf import PROOF_LEN, proof_to_hash, prove
+from nnet.vrf import verify as verify_vrf
 
 __all__ = [
     "Block",
@@ -47,6 +63,8 @@ __all__ = [
     "Header",
     "Receipt",
     "build_block",
+    "compute_beacon_alpha",
+    "compute_beacon_output",
     "compute_genesis_block",
     "compute_tx_root",
     "is_signed_by",
@@ -67,6 +85,7 @@ class Header:
     tx_root: str
     state_root: str
     proposer: str
+    beacon: str = ""  # 0x ‖ the proposer's VRF proof; "" at genesis (module docstring)
     sig: str = ""
 
     def unsigned_dict(self) -> dict[str, Any]:
@@ -78,6 +97,7 @@ class Header:
             "tx_root": self.tx_root,
             "state_root": self.state_root,
             "proposer": self.proposer,
+            "beacon": self.beacon,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,6 +146,40 @@ def compute_tx_root(tx_hashes: list[bytes]) -> bytes:
             nxt.append(level[-1])
         level = nxt
     return level[0]
+
+
+def compute_beacon_alpha(chain: str, height: int, prev_output: bytes) -> bytes:
+    """The VRF input of the beacon at `height`: "nnet-beacon" ‖ chain ‖ height ‖ parent output."""
+    return b"nnet-beacon" + chain.encode("utf-8") + height.to_bytes(8, "big") + prev_output
+
+
+def compute_beacon_output(header: Header) -> bytes:
+    """A block's 32-byte beacon output: proof_to_hash of its proof, or the genesis rule at
+    height 0. It does not verify the proof (process_block does, before a header is kept)."""
+    if header.height == 0:
+        return keccak256(b"nnet-beacon-genesis" + header.chain.encode("utf-8"))
+    try:
+        return proof_to_hash(hex_to_bytes(header.beacon, "header beacon", PROOF_LEN))
+    except MalformedInput as e:
+        raise VerificationFailed(e.message) from None
+
+
+def _prove_beacon(secret: bytes, prev: Header) -> tuple[str, bytes]:
+    """The sequencer's beacon for the block after `prev`: (header field, output)."""
+    alpha = compute_beacon_alpha(prev.chain, prev.height + 1, compute_beacon_output(prev))
+    pi = prove(secret, alpha)
+    return "0x" + pi.hex(), proof_to_hash(pi)
+
+
+def _verify_beacon(header: Header, prev: Header, public_key: bytes) -> bytes:
+    """The header's beacon output if its proof verifies under the proposer's key over the
+    parent's output; otherwise the block is refused."""
+    try:
+        pi = hex_to_bytes(header.beacon, "header beacon", PROOF_LEN)
+        alpha = compute_beacon_alpha(header.chain, header.height, compute_beacon_output(prev))
+        return verify_vrf(public_key, pi, alpha)
+    except (MalformedInput, VerificationFailed) as e:
+        raise _bad_block(header.height, f"bad beacon: {e.message}") from None
 
 
 def compute_genesis_block(genesis: Genesis) -> tuple[State, Header, list[tuple[str, str | None]]]:
@@ -218,7 +272,8 @@ def _build_block(
     verified: bool,
 ) -> BlockResult:
     height = prev.height + 1
-    ctx = BlockContext(height, compute_epoch(state, height), proposer, prev.hash_hex)
+    beacon, beacon_output = _prove_beacon(secret, prev)
+    ctx = BlockContext(height, compute_epoch(state, height), proposer, prev.hash_hex, beacon_output)
     process_begin_block(state, ctx)
     max_txs = get_param(state, "max_block_txs")
     txs: list[Tx] = []
@@ -245,6 +300,7 @@ def _build_block(
         "0x" + compute_tx_root(hashes).hex(),
         "0x" + root.hex(),
         proposer,
+        beacon,
     )
     header = Header(**{**header.to_dict(), "sig": sign_hash(secret, header.hash)})
     return BlockResult(Block(header, txs, hashes), receipts, writes, rejected)
@@ -255,7 +311,7 @@ def parse_block(obj: object) -> Block:
     if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict):
         raise MalformedInput("a block must be an object with a header")
     raw = obj["header"]
-    fields = ("chain", "height", "time_ms", "prev_hash", "tx_root", "state_root", "proposer", "sig")
+    fields = tuple(Header.__dataclass_fields__)
     if set(raw) != set(fields):
         raise MalformedInput(f"a block header has exactly the fields {', '.join(fields)}")
     for name in ("height", "time_ms"):
@@ -263,6 +319,10 @@ def parse_block(obj: object) -> Block:
             raise MalformedInput(f"header {name} must be a non-negative integer")
     for name in ("prev_hash", "tx_root", "state_root"):
         hex_to_bytes(raw[name], f"header {name}", 32)
+    if raw["height"] == 0 and raw["beacon"] != "":
+        raise MalformedInput("the genesis header has no beacon")
+    if raw["height"] != 0:
+        hex_to_bytes(raw["beacon"], "header beacon", PROOF_LEN)
     header = Header(**{k: raw[k] for k in fields})
     raw_txs = obj.get("txs", [])
     if not isinstance(raw_txs, list):
@@ -285,29 +345,38 @@ def _bad_block(height: int, why: str) -> InvalidTx:
     return InvalidTx(f"block {height} refused: {why}", code="bad_block")
 
 
+def _check_header(h: Header, prev: Header, sequencer: str) -> bytes:
+    """Refuse a header that does not extend `prev`, or is not the sequencer's, or whose beacon
+    does not verify; return its beacon output."""
+    if h.chain != prev.chain:
+        raise _bad_block(h.height, f"chain {h.chain!r} is not {prev.chain!r}")
+    if h.height != prev.height + 1:
+        raise _bad_block(h.height, f"expected height {prev.height + 1}")
+    if h.prev_hash != prev.hash_hex:
+        raise _bad_block(h.height, "prev_hash is not the hash of our head")
+    if h.time_ms < prev.time_ms:
+        raise _bad_block(h.height, "time_ms goes backwards")
+    if h.proposer != sequencer:
+        raise _bad_block(h.height, f"proposer {h.proposer} is not the sequencer {sequencer}")
+    try:
+        public_key = recover_public_key(h.hash, h.sig)
+    except VerificationFailed as e:
+        raise _bad_block(h.height, f"bad header signature ({e.message})") from None
+    if address_of_public_key(public_key) != sequencer:
+        raise _bad_block(h.height, "header is not signed by the sequencer")
+    return _verify_beacon(h, prev, public_key)
+
+
 def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -> BlockResult:
     """Check and re-execute a block over `prev`; refuse (state unchanged) unless it matches."""
     h = block.header
     try:
-        if h.chain != prev.chain:
-            raise _bad_block(h.height, f"chain {h.chain!r} is not {prev.chain!r}")
-        if h.height != prev.height + 1:
-            raise _bad_block(h.height, f"expected height {prev.height + 1}")
-        if h.prev_hash != prev.hash_hex:
-            raise _bad_block(h.height, "prev_hash is not the hash of our head")
-        if h.time_ms < prev.time_ms:
-            raise _bad_block(h.height, "time_ms goes backwards")
-        if h.proposer != sequencer:
-            raise _bad_block(h.height, f"proposer {h.proposer} is not the sequencer {sequencer}")
-        try:
-            signer = recover_address(h.hash, h.sig)
-        except VerificationFailed as e:
-            raise _bad_block(h.height, f"bad header signature ({e.message})") from None
-        if signer != sequencer:
-            raise _bad_block(h.height, "header is not signed by the sequencer")
+        beacon_output = _check_header(h, prev, sequencer)
         if "0x" + compute_tx_root(block.tx_hashes).hex() != h.tx_root:
             raise _bad_block(h.height, "tx_root does not match its transactions")
-        ctx = BlockContext(h.height, compute_epoch(state, h.height), h.proposer, h.prev_hash)
+        ctx = BlockContext(
+            h.height, compute_epoch(state, h.height), h.proposer, h.prev_hash, beacon_output
+        )
         process_begin_block(state, ctx)
         receipts: list[Receipt] = []
         for index, (tx, th) in enumerate(zip(block.txs, block.tx_hashes, strict=True)):

@@ -75,6 +75,7 @@ class BlockContext:
     epoch: int
     proposer: str
     prev_hash: str = "0x" + "00" * 32  # the parent block's hash (the marketplace's challenges)
+    beacon: bytes = b"\x00" * 32  # this block's beacon output (chain/block.py), not grindable
 
 
 def compute_tx_hash(tx: Tx) -> bytes:

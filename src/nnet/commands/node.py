@@ -7,16 +7,16 @@ draw on. Rules: docs/marketplace.md.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, pairs, table, want_json
+from nnet.commands._common import JsonOpt, NodeOpt, emit, note, pairs, table, want_json
 from nnet.commands._txflow import tx_command
 from nnet.config import resolve
 from nnet.crypto import normalize_address
 from nnet.encoding import format_amount, parse_amount
+from nnet.errors import MalformedInput, UsageError
 
 app = typer.Typer(help="Register a compute node and manage its collateral.", no_args_is_help=True)
 
@@ -25,27 +25,56 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="node")
 
 
-def default_env_class(device: str = "auto", threads: int = 1) -> str:
-    """This machine's environment class, as `nnet train` records it in a proof (imports torch,
-    so only when --env is not given)."""
-    import torch
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
-    from nnet.proof.engine import get_environment
 
+def env_class_to_register(env: str | None, device: str, threads: int) -> str:
+    """--env if given (it must be canonical), else this machine's class as `nnet train` records it
+    (measuring imports torch, so only then)."""
+    from nnet.proof.envclass import measure_environment, parse_env_class
+
+    if env is not None:
+        try:
+            env_class = str(parse_env_class(env))
+        except MalformedInput as e:
+            raise UsageError(
+                f"--env: {e.message}",
+                hint="leave --env out to register the class measured on this machine",
+            ) from None
+        note(f"environment class {env_class} (from --env, not measured here)")
+        return env_class
+    if device not in DEVICE_CHOICES:
+        raise UsageError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, not {device!r}")
     if device == "auto":
+        import torch
+
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    spec = SimpleNamespace(job={"device": device, "threads": threads})
-    return str(get_environment(spec)["class"])  # type: ignore[arg-type]
+    env_class = str(measure_environment(device, threads)["class"])
+    note(f"environment class {env_class} (measured on this machine)")
+    return env_class
 
 
 def register_node(
     gpu: Annotated[str, typer.Option("--gpu", help="GPU model, e.g. H100 (or cpu).")],
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="Device whose class to measure: auto (cuda when there is one), cpu or cuda.",
+        ),
+    ] = "auto",
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads", min=1, max=1024, help="CPU threads of the jobs to verify (cpu classes)."
+        ),
+    ] = 1,
     env: Annotated[
         str | None,
         typer.Option(
             "--env",
-            help="Environment class (default: this machine's, as `nnet train` records it, "
-            "for 1 CPU thread).",
+            help="Canonical environment class to register instead of measuring this machine's "
+            "(e.g. one printed by `nnet node register` on the verifying machine).",
         ),
     ] = None,
     collateral: Annotated[
@@ -54,9 +83,13 @@ def register_node(
 ) -> dict[str, str]:
     """Register this key as a compute node (or update it, adding collateral).
 
+    The environment class is measured on this machine (device, GPU architecture, torch, CUDA
+    and cuDNN versions, or CPU family, ISA and threads) and printed on stderr; exact-mode proofs
+    are verified by nodes of the prover's class.
+
     Example: nnet node register --gpu H100 --collateral 500 --send
     """
-    env_class = env if env is not None else default_env_class()
+    env_class = env_class_to_register(env, device, threads)
     return {"gpu": gpu, "env": env_class, "collateral": str(parse_amount(collateral))}
 
 

@@ -34,6 +34,12 @@ _HEADER = {
         "tx_root": _HASH,
         "state_root": _HASH,
         "proposer": _ADDRESS,
+        "beacon": {
+            "type": "string",
+            "pattern": "^(0x[0-9a-f]{162})?$",
+            "description": "the proposer's ECVRF proof (secp256k1, 81 bytes) over the chain, "
+            "height and parent beacon; its output seeds the block's randomness. Empty at genesis",
+        },
         "sig": {"type": "string"},
     },
 }

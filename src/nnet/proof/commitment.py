@@ -15,7 +15,7 @@ from nnet.proof.rundir import RunDir
 
 __all__ = ["PROOF_VERSION", "make_attestation", "make_proof"]
 
-PROOF_VERSION = 1
+PROOF_VERSION = 2
 
 
 def make_proof(run: RunDir, secret: bytes, job: str | None = None) -> dict[str, Any]:

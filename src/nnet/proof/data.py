@@ -4,26 +4,57 @@
 holds the whole set in memory as tensors: inputs float32 divided by `data.scale` (or int64 tokens
 for a transformer) and int64 labels. The last `data.holdout` examples are never trained on; the
 proof reports accuracy on them. Batch order and augmentation are pure functions of (seed, step).
+
+A verifier reads the files a job spec names, so they are read as hostile: only regular files of
+at most MAX_DATA_BYTES (no /dev/zero, FIFOs or directories, checked before hashing), a
+decompressed size known from the header and capped before a byte is inflated, no pickled
+objects, and every parse failure a MalformedInput (a verifier that crashes signs nothing).
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import struct
+import math
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 
-from nnet.errors import MalformedInput, NotFound, VerificationFailed
+from nnet.errors import MalformedInput, VerificationFailed
+from nnet.proof.safeload import inspect_safetensors, open_regular_file, parse_safetensors
 from nnet.proof.spec import JobSpec
 from nnet.store.cid import compute_file_cid
 
-__all__ = ["BatchSource", "Dataset", "compute_data_cids", "derive_seed", "load_dataset"]
+__all__ = [
+    "MAX_DATA_BYTES",
+    "BatchSource",
+    "Dataset",
+    "compute_data_cids",
+    "derive_seed",
+    "load_dataset",
+]
+
+# per file, on disk and inflated: a hostile spec must not make a verifier hash or inflate forever
+MAX_DATA_BYTES = 32 << 30
 
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# safetensors dtype codes a dataset may use (numpy has no bfloat16)
+_DATA_DTYPES = ("F64", "F32", "F16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL")
+# errors the zip, gzip and npy readers raise on corrupt input
+_CORRUPT = (
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+    zipfile.BadZipFile,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 def derive_seed(seed: int, *tags: object) -> int:
@@ -49,9 +80,21 @@ class Dataset:
 def compute_data_cids(spec: JobSpec) -> tuple[str, str | None]:
     """CIDs of the data file and (IDX only) the labels file, as found on disk."""
     data = spec.data
-    cid = compute_file_cid(spec.resolve(data["path"]))
-    labels_cid = compute_file_cid(spec.resolve(data["labels"])) if data["labels"] else None
+    cid = compute_file_cid(_check_data_file(spec.resolve(data["path"]), "data file"))
+    labels_cid = (
+        compute_file_cid(_check_data_file(spec.resolve(data["labels"]), "labels file"))
+        if data["labels"]
+        else None
+    )
     return cid, labels_cid
+
+
+def _check_data_file(path: Path, what: str) -> Path:
+    """`path`, if it is (or links to) a regular file of at most MAX_DATA_BYTES."""
+    with open_regular_file(
+        path, label=f"{what} {path}", max_bytes=MAX_DATA_BYTES, follow_symlinks=True
+    ):
+        return path
 
 
 def _check_cids(spec: JobSpec) -> None:
@@ -65,41 +108,136 @@ def _check_cids(spec: JobSpec) -> None:
             )
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFound(f"no such data file: {path}") from None
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
-    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES:
-        raise MalformedInput(f"{path} is not an IDX file")
-    ndim = raw[3]
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
-    body = raw[4 + 4 * ndim :]
-    if len(body) != int(np.prod(dims)) * dtype.itemsize:
-        raise MalformedInput(f"{path}: IDX header says {dims} but the body has {len(body)} bytes")
+def _read_idx(path: Path, what: str) -> np.ndarray:
+    label = f"{what} {path}"
+    with open_regular_file(path, label=label, max_bytes=MAX_DATA_BYTES, follow_symlinks=True) as (
+        f,
+        size,
+    ):
+        gz = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        try:
+            if gz:
+                with gzip.GzipFile(fileobj=f, mode="rb") as z:
+                    return _read_idx_stream(z, None, label)
+            return _read_idx_stream(f, size, label)
+        except _CORRUPT as e:
+            raise MalformedInput(f"{label} is not a readable IDX file: {_one_line(e)}") from None
+
+
+def _read_idx_stream(f: IO[bytes] | gzip.GzipFile, size: int | None, label: str) -> np.ndarray:
+    """An IDX array from a stream; `size` is the stream's length when known (not gzip). The body
+    length comes from the header and is capped before any of it is read or inflated."""
+    head = f.read(4)
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_DTYPES or head[3] == 0:
+        raise MalformedInput(f"{label} is not an IDX file")
+    ndim, dtype = head[3], np.dtype(_IDX_DTYPES[head[2]])
+    raw_dims = f.read(4 * ndim)
+    if len(raw_dims) != 4 * ndim:
+        raise MalformedInput(f"{label} ends inside its IDX header")
+    dims = tuple(int.from_bytes(raw_dims[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
+    need = math.prod(dims) * dtype.itemsize
+    if need > MAX_DATA_BYTES:
+        raise MalformedInput(
+            f"{label}: IDX header says {dims}, {need} bytes (the limit is {MAX_DATA_BYTES})"
+        )
+    if size is not None and size - 4 - 4 * ndim != need:
+        raise MalformedInput(
+            f"{label}: IDX header says {dims} but the body has {size - 4 - 4 * ndim} bytes"
+        )
+    body = f.read(need)
+    if len(body) != need:
+        raise MalformedInput(f"{label}: IDX header says {dims} but the body has {len(body)} bytes")
+    if f.read(1):
+        raise MalformedInput(f"{label}: IDX header says {dims} but the body is longer")
     return np.frombuffer(body, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    label = f"data file {path}"
+    with open_regular_file(path, label=label, max_bytes=MAX_DATA_BYTES, follow_symlinks=True) as (
+        f,
+        _,
+    ):
+        try:
+            with zipfile.ZipFile(f) as z:
+                return _read_npz_member(z, "x", label), _read_npz_member(z, "y", label)
+        except _CORRUPT as e:
+            raise MalformedInput(f"{label} is not a readable npz file: {_one_line(e)}") from None
+
+
+def _read_npz_member(z: zipfile.ZipFile, key: str, label: str) -> np.ndarray:
+    """Array `key` of an npz, its header checked (no objects, a size that matches the member and
+    the cap) before the body is inflated; what np.load would do, minus its trust in the header."""
+    try:
+        info = z.getinfo(f"{key}.npy")
+    except KeyError:
+        raise MalformedInput(f"{label} must hold arrays named x and y") from None
+    if info.file_size > MAX_DATA_BYTES:
+        raise MalformedInput(
+            f"{label}: array {key} is {info.file_size} bytes (the limit is {MAX_DATA_BYTES})"
+        )
+    fmt = np.lib.format
+    with z.open(info) as m:
+        version = fmt.read_magic(m)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(m)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(m)
+        else:
+            raise MalformedInput(f"{label}: array {key} has npy format {version}, not 1.0 or 2.0")
+        if dtype.hasobject:
+            raise MalformedInput(
+                f"{label}: array {key} holds pickled objects; nnet reads plain arrays only"
+            )
+        need = math.prod(shape) * dtype.itemsize
+        if need != info.file_size - m.tell():
+            raise MalformedInput(
+                f"{label}: array {key} claims shape {shape} but holds "
+                f"{info.file_size - m.tell()} bytes"
+            )
+        body = m.read(need)
+    if len(body) != need:
+        raise MalformedInput(f"{label}: array {key} is truncated")
+    return np.frombuffer(body, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _read_safetensors(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    label = f"data file {path}"
+    with open_regular_file(path, label=label, max_bytes=MAX_DATA_BYTES, follow_symlinks=True) as (
+        f,
+        size,
+    ):
+        layout = inspect_safetensors(f, size, label=label, dtypes=_DATA_DTYPES)
+        if "x" not in layout or "y" not in layout:
+            raise MalformedInput(f"{path} must hold tensors named x and y")
+        arrays = parse_safetensors(f, path, label, load_file)
+    return arrays["x"], arrays["y"]
 
 
 def _read_pair(spec: JobSpec) -> tuple[np.ndarray, np.ndarray]:
     data, path = spec.data, spec.resolve(spec.data["path"])
     if data["format"] == "idx":
-        return _read_idx(path), _read_idx(spec.resolve(data["labels"]))
-    if not path.exists():
-        raise NotFound(f"no such data file: {path}")
+        return _read_idx(path, "data file"), _read_idx(spec.resolve(data["labels"]), "labels file")
     if data["format"] == "npz":
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z or "y" not in z:
-                raise MalformedInput(f"{path} must hold arrays named x and y")
-            return z["x"], z["y"]
-    from safetensors.numpy import load_file
+        return _read_npz(path)
+    return _read_safetensors(path)
 
-    arrays = load_file(str(path))
-    if "x" not in arrays or "y" not in arrays:
-        raise MalformedInput(f"{path} must hold tensors named x and y")
-    return arrays["x"], arrays["y"]
+
+def _check_arrays(x: np.ndarray, y: np.ndarray) -> None:
+    if x.dtype.kind not in "biuf" or x.ndim < 1:
+        raise MalformedInput(f"dataset inputs must be a numeric array, not {x.dtype} {x.shape}")
+    if y.dtype.kind not in "iu" or y.ndim < 1:
+        raise MalformedInput(f"dataset labels must be an integer array, not {y.dtype} {y.shape}")
+    if len(x) != len(y):
+        raise MalformedInput(f"dataset has {len(x)} inputs but {len(y)} labels")
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def load_dataset(spec: JobSpec, *, check_cids: bool = True) -> Dataset:
@@ -107,15 +245,20 @@ def load_dataset(spec: JobSpec, *, check_cids: bool = True) -> Dataset:
     if check_cids:
         _check_cids(spec)
     x_np, y_np = _read_pair(spec)
-    if len(x_np) != len(y_np):
-        raise MalformedInput(f"dataset has {len(x_np)} inputs but {len(y_np)} labels")
+    _check_arrays(x_np, y_np)
     lm = spec.model["name"] == "transformer"
     if lm:
+        if x_np.dtype.kind not in "iu":
+            raise MalformedInput(f"transformer inputs must be integer tokens, not {x_np.dtype}")
         x = torch.from_numpy(x_np.astype(np.int64))
         if x.dim() != 2 or tuple(y_np.shape) != tuple(x_np.shape):
             raise MalformedInput("transformer data must be x, y token arrays of shape [N, T]")
         classes = int(spec.model["vocab"])
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= classes):
+            raise MalformedInput(f"tokens must lie in [0, {classes}) (model.vocab)")
     else:
+        if y_np.ndim != 1:
+            raise MalformedInput(f"labels must be a 1-D array, not of shape {list(y_np.shape)}")
         x = torch.from_numpy(x_np.astype(np.float32)) / float(spec.data["scale"])
         if spec.model["name"] in ("cnn", "resnet20") and x.dim() == 3:
             x = x.unsqueeze(1)  # IDX images are [N, H, W]; conv nets want a channel axis

@@ -11,10 +11,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import platform
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,6 +24,7 @@ from nnet.proof.models import build_model
 from nnet.proof.spec import JobSpec
 
 __all__ = [
+    "SegmentStats",
     "TrainState",
     "build_state",
     "get_environment",
@@ -53,44 +53,12 @@ def set_determinism(spec: JobSpec) -> None:
     torch.set_num_threads(int(spec.job["threads"]))
 
 
-def _cpu_vendor() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def get_environment(spec: JobSpec) -> dict[str, Any]:
-    """The environment class: what must match for bitwise-exact replay (POL.md)."""
-    env: dict[str, Any] = {
-        "device": spec.job["device"],
-        "torch": torch.__version__,
-        "deterministic": True,
-    }
-    if spec.job["device"] == "cuda":
-        major, minor = torch.cuda.get_device_capability()
-        env |= {
-            "gpu": torch.cuda.get_device_name(),
-            "sm": f"{major}.{minor}",
-            "cuda": str(torch.version.cuda),
-            "cudnn": str(torch.backends.cudnn.version()),  # type: ignore[no-untyped-call]
-        }
-    else:
-        env |= {
-            "machine": platform.machine(),
-            "vendor": _cpu_vendor(),
-            "isa": torch.backends.cpu.get_cpu_capability(),
-            "threads": int(spec.job["threads"]),
-        }
-    # the class id: for GPUs the architecture (H100 and H200 agree), for CPUs the family + build
-    parts = [env["device"], env.get("sm", env.get("machine")), env.get("vendor", env.get("cuda"))]
-    parts += [env.get("isa", env.get("cudnn")), env["torch"], f"t{env.get('threads', 0)}"]
-    env["class"] = "/".join(str(p) for p in parts)
-    return env
+    """The environment class of this machine for this job: what must match for bitwise-exact
+    replay (POL.md), named canonically (proof/envclass.py)."""
+    from nnet.proof.envclass import measure_environment
+
+    return measure_environment(spec.job["device"], int(spec.job["threads"]))
 
 
 @dataclass
@@ -211,6 +179,33 @@ class _StepSeeds:
         return int.from_bytes(h.digest()[:8], "big") >> 1
 
 
+@dataclass
+class SegmentStats:
+    """What one segment's steps leave besides the state: every step's loss (detached, on the
+    device, read only at the checkpoint), and for a verifier whether any gradient was non-zero
+    (a segment in which no gradient ever is trains nothing: an absorbing state)."""
+
+    track_grads: bool = False
+    losses: list[torch.Tensor] = field(default_factory=list)
+    grad_active: torch.Tensor | None = None
+
+    def mean_loss(self) -> float:
+        """The mean step loss, summed exactly (fsum) so it does not depend on reduction order."""
+        if not self.losses:
+            return math.nan
+        values = torch.stack(self.losses).float().cpu().tolist()
+        return math.fsum(values) / len(values)
+
+    def any_gradient(self) -> bool:
+        return self.grad_active is not None and bool(self.grad_active)
+
+    def _note_grads(self, params: list[torch.Tensor]) -> None:
+        flags = [p.grad.ne(0).any() for p in params if p.grad is not None]
+        if flags:
+            active = torch.stack(flags).any()
+            self.grad_active = active if self.grad_active is None else self.grad_active | active
+
+
 def run_steps(
     spec: JobSpec,
     data: Dataset,
@@ -220,8 +215,10 @@ def run_steps(
     dtype: torch.dtype | None = None,
     on_step: Callable[[int, torch.Tensor], None] | None = None,
     source: BatchSource | None = None,
+    stats: SegmentStats | None = None,
 ) -> None:
-    """Train from state.step up to (not including) `end`, in place."""
+    """Train from state.step up to (not including) `end`, in place; `stats` collects the
+    segment's losses (and gradient activity when asked)."""
     source = source or BatchSource(spec, data)
     model, opt, device = state.model, state.optimizer, state.device
     lm = spec.model["name"] == "transformer"
@@ -229,6 +226,7 @@ def run_steps(
     model.train()
     step_seed = _StepSeeds(spec.seed)
     on_cpu = device.type == "cpu"
+    params = list(model.parameters()) if stats is not None and stats.track_grads else []
     while state.step < end:
         step = state.step
         xb, yb = source.get(step)
@@ -247,8 +245,12 @@ def run_steps(
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
+        if params:
+            stats._note_grads(params)  # type: ignore[union-attr]
         opt.step()
         state.step = step + 1
+        if stats is not None:
+            stats.losses.append(loss.detach())
         if on_step is not None:
             on_step(step, loss.detach())
 

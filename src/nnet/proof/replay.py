@@ -2,7 +2,8 @@
 
 Both start from checkpoint tensors and run the same steps as training (proof/engine.py). Opening a
 checkpoint that the retention tiers did not keep means replaying from the nearest kept one before
-it: the prover pays that, and the verifier still checks the result against the Merkle root.
+it: the prover pays that when it answers a challenge (`load_run_checkpoints`); a verifier never
+regenerates anything, it replays only what the prover opened.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import torch
 from nnet.errors import NotFound
 from nnet.proof.checkpoint import read_checkpoint
 from nnet.proof.data import Dataset
-from nnet.proof.engine import build_state, get_state_tensors, load_state, run_steps
+from nnet.proof.engine import (
+    SegmentStats,
+    build_state,
+    get_state_tensors,
+    load_state,
+    run_steps,
+)
 from nnet.proof.rundir import RunDir
 from nnet.proof.spec import JobSpec
 
@@ -31,10 +38,12 @@ def replay_segment(
     start: dict[str, torch.Tensor],
     end_step: int,
     dtype: torch.dtype | None = None,
+    stats: SegmentStats | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The state after training from checkpoint `start` up to step `end_step`."""
+    """The state after training from checkpoint `start` up to step `end_step` (`stats` collects
+    the segment's losses and gradient activity)."""
     state = load_state(spec, data, start, dtype=dtype)
-    run_steps(spec, data, state, end_step, dtype=dtype)
+    run_steps(spec, data, state, end_step, dtype=dtype, stats=stats)
     return get_state_tensors(state)
 
 

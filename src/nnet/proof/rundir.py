@@ -2,7 +2,7 @@
 
     RUN/job.toml            the job spec as trained (absolute data paths, dataset CIDs filled in)
     RUN/run.json            manifest: spec hash, dataset CID, environment class, final hash, metrics
-    RUN/leaves.txt          one checkpoint hash per line, in order (appended while training)
+    RUN/trace.jsonl         one committed entry per checkpoint, in order (proof/trace.py)
     RUN/ckpt/NNNNNN.safetensors   retained checkpoints: every keep_every-th, the last, the latest
     RUN/model.safetensors   the final model weights
 
@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nnet.encoding import hex_to_bytes, strict_loads
+from nnet.encoding import strict_loads
 from nnet.errors import MalformedInput, NotFound, UsageError
-from nnet.proof.merkle import compute_merkle_path, compute_merkle_root
+from nnet.proof.merkle import compute_merkle_path
 from nnet.proof.spec import JobSpec, parse_spec
+from nnet.proof.trace import TraceEntry, compute_trace_root, parse_trace, read_trace_file
+from nnet.store.cid import compute_file_cid
 
 __all__ = ["RunDir", "is_retained"]
 
-RUN_FORMAT = "nnet.run/1"
+RUN_FORMAT = "nnet.run/2"
 
 
 def is_retained(index: int, last: int, keep_every: int) -> bool:
@@ -49,8 +51,8 @@ class RunDir:
         return self.root / "run.json"
 
     @property
-    def leaves_path(self) -> Path:
-        return self.root / "leaves.txt"
+    def trace_path(self) -> Path:
+        return self.root / "trace.jsonl"
 
     @property
     def model_path(self) -> Path:
@@ -88,26 +90,24 @@ class RunDir:
         tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, self.manifest_path)
 
-    def read_leaves(self) -> list[bytes]:
+    def read_trace(self, expected: int | None = None) -> list[TraceEntry]:
+        """The trace entries on disk (all of them, or exactly `expected`)."""
+        if expected is not None:
+            return read_trace_file(self.trace_path, expected)
         try:
-            lines = self.leaves_path.read_text(encoding="ascii").split()
+            raw = self.trace_path.read_bytes()
         except FileNotFoundError:
             return []
-        except UnicodeDecodeError:
-            raise MalformedInput(f"{self.leaves_path} is not ASCII hex") from None
-        return [
-            hex_to_bytes(ln, f"{self.leaves_path.name} line {i + 1}", 32)
-            for i, ln in enumerate(lines)
-        ]
+        return parse_trace(raw, raw.count(b"\n"))
 
-    def write_leaves(self, leaves: list[bytes]) -> None:
-        tmp = self.leaves_path.with_suffix(".txt.tmp")
-        tmp.write_text("".join(f"0x{h.hex()}\n" for h in leaves), encoding="ascii")
-        os.replace(tmp, self.leaves_path)
+    def write_trace(self, entries: list[TraceEntry]) -> None:
+        tmp = self.trace_path.with_suffix(".jsonl.tmp")
+        tmp.write_bytes(b"".join(e.line() for e in entries))
+        os.replace(tmp, self.trace_path)
 
-    def append_leaf(self, digest: bytes) -> None:
-        with open(self.leaves_path, "a", encoding="ascii") as f:
-            f.write(f"0x{digest.hex()}\n")
+    def append_entry(self, entry: TraceEntry) -> None:
+        with open(self.trace_path, "ab") as f:
+            f.write(entry.line())
 
     def get_commitment(self) -> dict[str, Any]:
         """The commitment fields of a finished run (what `nnet prove` signs), without torch."""
@@ -117,24 +117,31 @@ class RunDir:
                 f"the run in {self.root} is not finished (stopped at step {m.get('steps_done')})",
                 hint="continue it with `nnet train SPEC -o RUN --resume`",
             )
-        leaves = self.read_leaves()
-        if len(leaves) != m["checkpoints"]:
+        entries = self.read_trace()
+        if len(entries) != m["checkpoints"]:
             raise MalformedInput(
-                f"{self.leaves_path} lists {len(leaves)} checkpoints; "
+                f"{self.trace_path} lists {len(entries)} checkpoints; "
                 f"run.json says {m['checkpoints']}"
             )
-        return {
+        doc: dict[str, Any] = {
             "spec": m["spec"],
             "dataset": m["dataset"],
-            "init": "0x" + leaves[0].hex(),
-            "root": "0x" + compute_merkle_root(leaves).hex(),
-            "checkpoints": len(leaves),
+            "init": "0x" + entries[0].weights.hex(),
+            "root": "0x" + compute_trace_root(entries).hex(),
+            "checkpoints": len(entries),
+            "trace": compute_file_cid(self.trace_path),
             "final": m["final"],
             "metrics": m["metrics"],
             "env": m["env"]["class"],
             "mode": m["mode"],
         }
+        if m.get("labels"):
+            doc["labels"] = m["labels"]
+        return doc
 
     def get_merkle_path(self, index: int) -> list[bytes]:
-        """The prover's opening path for checkpoint `index`, from its list of leaves."""
-        return compute_merkle_path(self.read_leaves(), index)
+        """The prover's opening path for checkpoint `index`, from its trace."""
+        return compute_merkle_path([e.leaf for e in self.read_trace()], index)
+
+    def get_leaf(self, index: int) -> bytes:
+        return self.read_trace()[index].leaf

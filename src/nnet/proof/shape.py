@@ -10,12 +10,27 @@ from typing import Any
 
 from nnet.encoding import hex_to_bytes
 from nnet.errors import MalformedInput
+from nnet.proof.envclass import parse_env_class
 from nnet.store.cid import parse_cid
 
-__all__ = ["PROOF_FIELDS", "check_proof_shape"]
+__all__ = ["METRIC_KEYS", "PROOF_FIELDS", "check_proof_shape"]
 
-PROOF_FIELDS = ("spec", "dataset", "init", "root", "checkpoints", "final", "env", "mode", "prover")
+PROOF_FIELDS = (
+    "spec",
+    "dataset",
+    "init",
+    "root",
+    "checkpoints",
+    "trace",
+    "final",
+    "env",
+    "mode",
+    "prover",
+)
+OPTIONAL_FIELDS = ("kind", "v", "job", "labels", "metrics", "sig")
 MODES = ("exact", "tolerance")
+# every metric a proof may claim; the verifier recomputes each one (proof/verifier.py)
+METRIC_KEYS = ("heldout_accuracy", "heldout_correct", "heldout_loss", "heldout_n", "train_loss")
 _SAFE_INT = 2**53
 
 
@@ -26,14 +41,19 @@ def check_proof_shape(proof: Any) -> None:
     missing = [f for f in PROOF_FIELDS if f not in proof]
     if missing:
         raise MalformedInput(f"proof lacks {', '.join(missing)}")
+    extra = sorted(set(proof) - set(PROOF_FIELDS) - set(OPTIONAL_FIELDS))
+    if extra:
+        raise MalformedInput(f"proof has unknown fields: {', '.join(extra)}")
     for name in ("spec", "init", "root", "final"):
         hex_to_bytes(proof[name], f"proof.{name}", 32)
     parse_cid(proof["dataset"], "proof.dataset")
+    parse_cid(proof["trace"], "proof.trace")
+    if "labels" in proof:
+        parse_cid(proof["labels"], "proof.labels")
     count = proof["checkpoints"]
     if type(count) is not int or not 2 <= count <= 2**32:
         raise MalformedInput("proof.checkpoints must be an integer from 2 to 2^32")
-    if not isinstance(proof["env"], str) or len(proof["env"]) > 200:
-        raise MalformedInput("proof.env must be a string of at most 200 characters")
+    parse_env_class(proof["env"])
     if proof["mode"] not in MODES:
         raise MalformedInput(f"proof.mode must be one of {', '.join(MODES)}")
     job = proof.get("job")
@@ -43,8 +63,14 @@ def check_proof_shape(proof: Any) -> None:
 
 
 def _check_metrics(metrics: Any) -> None:
-    if not isinstance(metrics, dict) or len(metrics) > 32:
-        raise MalformedInput("proof.metrics must be an object of at most 32 entries")
+    if not isinstance(metrics, dict):
+        raise MalformedInput("proof.metrics must be an object")
+    unknown = sorted(set(metrics) - set(METRIC_KEYS))
+    if unknown:
+        raise MalformedInput(
+            f"proof.metrics.{unknown[0]} is not a metric nnet recomputes "
+            f"(known: {', '.join(METRIC_KEYS)})"
+        )
     for key, value in metrics.items():
         if key in ("heldout_correct", "heldout_n"):
             if type(value) is not int or not 0 <= value < _SAFE_INT:

@@ -10,6 +10,7 @@ The full schema, with an example, is in docs/job-spec.md. No torch here.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,9 @@ from nnet.store.cid import is_cid
 __all__ = [
     "DATA_FORMATS",
     "MODEL_OPTIONS",
+    "MAX_CHECKPOINTS",
     "JobSpec",
+    "compute_bound_seed",
     "load_spec",
     "parse_spec",
 ]
@@ -75,10 +78,10 @@ def _cid() -> tuple[type, Check]:
     return str, lambda v: None if is_cid(v) else "must be a CIDv1 raw sha2-256 (bafkrei...)"
 
 
-def _ints(lo: int) -> tuple[type, Check]:
+def _ints(lo: int, hi: int = 1 << 20, most: int = 64) -> tuple[type, Check]:
     def check(v: Any) -> str | None:
-        if not all(type(x) is int and x >= lo for x in v):
-            return f"must be a list of integers >= {lo}"
+        if len(v) > most or not all(type(x) is int and lo <= x <= hi for x in v):
+            return f"must be a list of at most {most} integers from {lo} to {hi}"
         return None
 
     return list, check
@@ -95,8 +98,20 @@ def _floats(n: int, lo: float, hi: float) -> tuple[type, Check]:
 
 _ANY_STR: tuple[type, Check] = (str, lambda v: None)
 
+
+def _job_id() -> tuple[type, Check]:
+    ok = re.compile(r"[0-9]{1,19}", re.ASCII)
+    return str, lambda v: None if ok.fullmatch(v) else "must be a job id in decimal digits"
+
+
+def _address() -> tuple[type, Check]:
+    ok = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)
+    return str, lambda v: None if ok.fullmatch(v) else "must be a 0x address of 40 hex digits"
+
+
 # section -> key -> (type, check, default); a default of REQUIRED must be given
 REQUIRED = object()
+MAX_CHECKPOINTS = 1 << 20  # leaves of one proof: bounds what a verifier reads and keeps
 Schema = dict[str, tuple[type, Check, Any]]
 
 
@@ -120,7 +135,7 @@ SCHEMA: dict[str, Schema] = {
         cid=(_cid(), None),
         labels=(_ANY_STR, None),
         labels_cid=(_cid(), None),
-        holdout=(_int(0), 0),
+        holdout=(_int(0, 1 << 40), 0),
         scale=(_float(0.0, 1e9, lo_open=True), 1.0),
     ),
     "optimizer": _s(
@@ -134,8 +149,8 @@ SCHEMA: dict[str, Schema] = {
     ),
     "schedule": _s(
         name=(_choice(*SCHEDULES), "constant"),
-        warmup=(_int(0), 0),
-        milestones=(_ints(1), []),
+        warmup=(_int(0, 10**9), 0),
+        milestones=(_ints(1, 10**9, 1024), []),
         gamma=(_float(0.0, 1.0, lo_open=True), 0.1),
         final_lr_ratio=(_float(0.0, 1.0), 0.0),
     ),
@@ -144,20 +159,22 @@ SCHEMA: dict[str, Schema] = {
         pad=(_int(0, 64), 2),
     ),
     "checkpoint": _s(
-        every=(_int(1), REQUIRED),
-        keep_every=(_int(1), 10),
+        every=(_int(1, 10**9), REQUIRED),
+        keep_every=(_int(1, 10**9), 10),
     ),
     "verify": _s(
         mode=(_choice(*MODES), "exact"),
         tolerance=(_float(0.0, 1.0, lo_open=True), None),
     ),
     "base_model": _s(path=(_ANY_STR, REQUIRED), cid=(_cid(), REQUIRED)),
+    # who the run is for: not part of the job (not hashed), but the seeds derive from it
+    "binding": _s(job=(_job_id(), REQUIRED), prover=(_address(), REQUIRED)),
 }
 
 # model name -> option -> (type, check, default); the [model] table's `name` picks the row
 MODEL_OPTIONS: dict[str, Schema] = {
-    "mlp": _s(hidden=(_ints(1), [128]), dropout=(_float(0.0, 1.0, hi_open=True), 0.0)),
-    "cnn": _s(channels=(_ints(1), [16, 32]), hidden=(_int(1), 64)),
+    "mlp": _s(hidden=(_ints(1, 1 << 16), [128]), dropout=(_float(0.0, 1.0, hi_open=True), 0.0)),
+    "cnn": _s(channels=(_ints(1, 4096, 16), [16, 32]), hidden=(_int(1, 1 << 16), 64)),
     "resnet20": _s(width=(_int(1, 256), 16), depth=(_int(8, 200), 20)),
     "transformer": _s(
         d_model=(_int(8, 8192), 64),
@@ -223,11 +240,20 @@ class JobSpec:
     checkpoint: dict[str, Any]
     verify: dict[str, Any]
     base_model: dict[str, Any] | None = None
+    binding: dict[str, Any] | None = None
     base_dir: Path = field(default=Path("."), compare=False)
 
     @property
     def seed(self) -> int:
-        return int(self.job["seed"])
+        """The seed every random draw of the run derives from (init, data order, augmentation,
+        dropout). For a run bound to a (job, prover) it is derived from the job's seed and both,
+        so a run is valid for one job and one prover only: a stolen or re-used run replays from
+        another init and is rejected."""
+        if self.binding is None:
+            return int(self.job["seed"])
+        return compute_bound_seed(
+            int(self.job["seed"]), self.binding["job"], self.binding["prover"]
+        )
 
     @property
     def steps(self) -> int:
@@ -240,11 +266,27 @@ class JobSpec:
     @property
     def n_checkpoints(self) -> int:
         """Leaves of the commitment: the init, every k-th step, and the last step."""
-        return len(self.checkpoint_steps())
+        return -(-self.steps // self.every) + 1
+
+    def checkpoint_step(self, index: int) -> int:
+        """The training step at which checkpoint `index` is taken (arithmetic: no list)."""
+        if not 0 <= index < self.n_checkpoints:
+            raise IndexError(f"checkpoint {index} out of range for {self.n_checkpoints}")
+        return min(index * self.every, self.steps)
 
     def checkpoint_steps(self) -> list[int]:
         k, n = self.every, self.steps
         return [*range(0, n, k), n]
+
+    def bind(self, job: str, prover: str) -> JobSpec:
+        """The same job, bound to one job id and one prover address (see `seed`)."""
+        return replace(self, binding={"job": str(job), "prover": prover})
+
+    def unbound(self) -> JobSpec:
+        return replace(self, binding=None)
+
+    def with_binding(self, binding: dict[str, Any] | None) -> JobSpec:
+        return replace(self, binding=None if binding is None else dict(binding))
 
     def resolve(self, path: str) -> Path:
         """A path from the spec, relative to the spec file's folder."""
@@ -266,6 +308,7 @@ class JobSpec:
         }
         if self.base_model is not None:
             doc["base_model"] = {"cid": self.base_model["cid"]}
+        # the binding is left out: one job, one spec hash, whoever trains it
         out: dict[str, Any] = _canon(doc)
         return out
 
@@ -305,7 +348,7 @@ def parse_spec(doc: Any, base_dir: Path = Path(".")) -> JobSpec:
     tables = {
         name: _check_table(doc.get(name, {}), schema, name)
         for name, schema in SCHEMA.items()
-        if name != "base_model"
+        if name not in ("base_model", "binding")
     }
     model = doc["model"]
     if not isinstance(model, dict) or "name" not in model:
@@ -317,10 +360,11 @@ def parse_spec(doc: Any, base_dir: Path = Path(".")) -> JobSpec:
     options = _check_table(
         {k: v for k, v in model.items() if k != "name"}, MODEL_OPTIONS[model["name"]], "model"
     )
-    base = doc.get("base_model")
+    base, binding = doc.get("base_model"), doc.get("binding")
     spec = JobSpec(
         model={"name": model["name"], **options},
         base_model=None if base is None else _check_table(base, SCHEMA["base_model"], "base_model"),
+        binding=None if binding is None else _check_table(binding, SCHEMA["binding"], "binding"),
         base_dir=base_dir,
         **tables,
     )
@@ -339,6 +383,12 @@ def _check_consistency(spec: JobSpec) -> None:
         raise MalformedInput(f"data.labels is only for IDX data, not {fmt}")
     if spec.every > spec.steps:
         raise MalformedInput(f"checkpoint.every must be <= job.steps ({spec.every} > {spec.steps})")
+    if spec.n_checkpoints > MAX_CHECKPOINTS:
+        raise MalformedInput(
+            f"job.steps / checkpoint.every make {spec.n_checkpoints} checkpoints, more than "
+            f"{MAX_CHECKPOINTS}",
+            hint="raise checkpoint.every",
+        )
     if opt["name"] == "adamw" and (opt["momentum"] or opt["nesterov"]):
         raise MalformedInput("optimizer.momentum/nesterov are SGD options; AdamW uses betas")
     if opt["nesterov"] and opt["momentum"] == 0:
@@ -358,6 +408,12 @@ def _check_consistency(spec: JobSpec) -> None:
         raise MalformedInput("augment.name must be 'none' for a transformer (token data)")
     if spec.model["name"] == "transformer" and spec.model["d_model"] % spec.model["heads"]:
         raise MalformedInput("model.d_model must be a multiple of model.heads")
+
+
+def compute_bound_seed(seed: int, job: str, prover: str) -> int:
+    """The run seed of job `job` trained by `prover` (a 63-bit integer, like derive_seed)."""
+    text = f"nnet-bind:{seed}:{job}:{prover.lower()}".encode()
+    return int.from_bytes(keccak256(text)[:8], "big") >> 1
 
 
 def _infer_format(path: str) -> str:

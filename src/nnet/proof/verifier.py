@@ -1,12 +1,19 @@
-"""`nnet verify`: check a proof against the job, challenge segments, open them, replay, judge.
+"""`nnet verify`: check a proof against the job of record, challenge segments, open, replay, judge.
 
-Checks, each reported as "<check>: <what was wrong>" so every reason names what it caught:
-signature (the prover signed this proof), spec / job (the proof is for this job), dataset (the
-committed data), environment (the prover's class), init (checkpoint 0 is the seed's init or the
-base model), opening (challenged checkpoints are present and match the Merkle root), replay /
-tolerance (re-executing each challenged segment reproduces its end checkpoint), final (the final
-model is the last checkpoint's weights), metrics (held-out accuracy as claimed).
-The challenge is drawn after the proof is read, from randomness the prover could not know.
+Each failure is a reason "<check>: <what was wrong>", so every rejection names what it caught:
+signature, job, spec, dataset, labels, mode, environment, trace (the committed per-checkpoint
+records: every one is checked, not only the challenged ones), absorbing (segments that train
+nothing), init (checkpoint 0 is the seed's init, bound to this job and prover), opening (a
+challenged checkpoint is missing, unreadable, or not the committed one), checkpoint (its tensors
+are not the job's: names, shapes, dtypes, finite values, step), replay / tolerance (re-executing
+the segment does not reproduce its end), final, metrics (every claimed metric is recomputed).
+
+What the verifier trusts: the job of record (`VerifyOptions.spec`: from the chain, or `--spec`
+offline; never the run's own job.toml) and its own environment. What it does not: every file and
+field the prover wrote. Any failure to open, load, check or replay a challenged checkpoint is a
+reason, so a verifier always reaches a verdict and signs it; it never regenerates a checkpoint
+the prover failed to open (that is the prover's work). Comparison mode and bounds come from the
+job and the verifier's own calibration, never from the proof; comparisons are NaN-safe.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 
 import torch
 
-from nnet.errors import NnetError, VerificationFailed
+from nnet.errors import MalformedInput, NnetError, UsageError, VerificationFailed
 from nnet.proof.challenge import (
     DEFAULT_DETECTION,
     DEFAULT_FAKED_FRACTION,
@@ -26,15 +33,16 @@ from nnet.proof.challenge import (
     get_detection_probability,
     get_required_q,
 )
-from nnet.proof.checkpoint import compute_tensors_hash, read_checkpoint
+from nnet.proof.checkpoint import CheckpointHash, hash_checkpoint
 from nnet.proof.data import Dataset, load_dataset
 from nnet.proof.document import verify_document
-from nnet.proof.engine import build_state, evaluate, get_environment, set_determinism
-from nnet.proof.merkle import is_valid_merkle_path
-from nnet.proof.replay import compute_distance, compute_init, open_checkpoint, replay_segment
+from nnet.proof.engine import SegmentStats, build_state, evaluate, get_environment, set_determinism
+from nnet.proof.replay import compute_distance, compute_init, replay_segment
 from nnet.proof.rundir import RunDir
+from nnet.proof.safeload import check_checkpoint, compute_template, read_untrusted_checkpoint
 from nnet.proof.shape import PROOF_FIELDS, check_proof_shape
 from nnet.proof.spec import JobSpec
+from nnet.proof.trace import TraceEntry, check_trace
 from nnet.proof.trainer import load_base_weights, prepare_spec
 
 __all__ = ["PROOF_FIELDS", "Verdict", "VerifyOptions", "verify_proof"]
@@ -42,17 +50,18 @@ __all__ = ["PROOF_FIELDS", "Verdict", "VerifyOptions", "verify_proof"]
 # a replay in fp32 differs from one in fp64 by the rounding noise of this very segment; honest
 # cross-class differences are of that order, a planted perturbation is not (see docs/pol.md)
 CALIBRATION_FACTOR = 100.0
+Tensors = dict[str, torch.Tensor]
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    spec: JobSpec | None = None  # the job of record (required: chain or --spec)
     q: int | None = None  # segments to replay; None: from detection and faked_fraction
     detection: float = DEFAULT_DETECTION
     faked_fraction: float = DEFAULT_FAKED_FRACTION
     seed: bytes | None = None  # challenge randomness; None: os.urandom, drawn after reading
-    spec: JobSpec | None = None  # the job of record; None: the run directory's job.toml
     job: str | None = None  # the job id the proof must name
-    compare: str = "auto"  # auto | exact | tolerance
+    compare: str = "auto"  # auto (from the job) | exact | tolerance
     progress: Callable[[str], None] | None = None
 
 
@@ -61,7 +70,6 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     challenge: dict[str, Any] = field(default_factory=dict)
     replayed_steps: int = 0
-    regenerated_steps: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     comparison: str = "exact"
     env: str = ""
@@ -71,187 +79,245 @@ class Verdict:
         return not self.reasons
 
 
-def verify_proof(proof: Any, run: RunDir, opts: VerifyOptions = VerifyOptions()) -> Verdict:
-    """Judge a proof; a Verdict with no reasons accepts. Raises only for malformed input."""
+def verify_proof(proof: Any, run: RunDir, opts: VerifyOptions) -> Verdict:
+    """Judge a proof; a Verdict with no reasons accepts. Raises only for a malformed proof or
+    the verifier's own setup (no job of record, its own data missing): the prover's files and
+    fields can only add reasons."""
     check_proof_shape(proof)
+    if opts.spec is None:
+        raise UsageError(
+            "verify needs the job of record, not the prover's own job.toml",
+            hint="pass --spec FILE (offline) or a job id (on chain)",
+        )
+    record = prepare_spec(opts.spec.unbound())
+    # the run of a job is bound to (job, prover): its init and data order derive from both
+    spec = record.bind(proof["job"], proof["prover"]) if "job" in proof else record
+    set_determinism(spec)
+    data = load_dataset(spec, check_cids=False)  # prepare_spec checked the verifier's files
+    base = load_base_weights(spec)
     v = Verdict()
-    say = opts.progress or (lambda _m: None)
+    env = get_environment(spec)
+    v.env = env["class"]
+    if not _check_header(proof, spec, env, opts, v):
+        return v
+    try:
+        _Judge(spec, data, base, run, proof, opts, v).judge()
+    except Exception as e:  # noqa: BLE001 - a verifier that crashes signs nothing; reject instead
+        v.reasons.append(f"verifier: the proof could not be checked to the end ({_describe(e)})")
+    return v
+
+
+def _describe(e: BaseException) -> str:
+    return e.message if isinstance(e, NnetError) else f"{type(e).__name__}: {e}"[:300]
+
+
+def _check_header(
+    proof: dict[str, Any], spec: JobSpec, env: dict[str, Any], opts: VerifyOptions, v: Verdict
+) -> bool:
+    """The proof's own fields against the job of record; False when nothing can be replayed."""
     try:
         verify_document(proof, "nnet.proof", "prover")
-    except VerificationFailed as e:
+    except (VerificationFailed, MalformedInput) as e:
         v.reasons.append(f"signature: {e.message}")
     if opts.job is not None and proof.get("job") != opts.job:
         v.reasons.append(f"job: the proof names job {proof.get('job')!r}, not {opts.job!r}")
-    spec = prepare_spec(opts.spec or run.read_spec())
-    set_determinism(spec)
     if proof["spec"] != spec.spec_hash():
         v.reasons.append(
-            f"spec: the proof commits to job spec {proof['spec']} but this job hashes to "
-            f"{spec.spec_hash()} (a proof for another job, or other hyperparameters)"
+            f"spec: the proof commits to job spec {proof['spec']} but the job of record hashes "
+            f"to {spec.spec_hash()} (a proof for another job, or other hyperparameters)"
         )
     if proof["dataset"] != spec.data["cid"]:
         v.reasons.append(
-            f"dataset: the proof commits to dataset {proof['dataset']}, "
-            f"the job's is {spec.data['cid']}"
+            f"dataset: the proof commits to dataset {proof['dataset']}, the job's is "
+            f"{spec.data['cid']}"
         )
+    if proof.get("labels") != spec.data.get("labels_cid"):
+        v.reasons.append(
+            f"labels: the proof commits to labels {proof.get('labels')}, the job's are "
+            f"{spec.data.get('labels_cid')}"
+        )
+    if proof["mode"] != spec.verify["mode"]:
+        v.reasons.append(f"mode: the proof says {proof['mode']}, the job is {spec.verify['mode']}")
+    v.comparison = _comparison(spec, opts)
+    if v.comparison == "exact" and proof["env"] != env["class"]:
+        v.reasons.append(
+            f"environment: an exact-mode proof from class {proof['env']} cannot be replayed bit "
+            f"for bit in class {env['class']}; verify on a machine of the prover's class"
+        )
+        return False
     if proof["checkpoints"] != spec.n_checkpoints:
         v.reasons.append(
             f"spec: the proof has {proof['checkpoints']} checkpoints; {spec.steps} steps with "
             f"checkpoint.every = {spec.every} make {spec.n_checkpoints}"
         )
-        return v  # segment boundaries are unknowable: nothing further can be replayed
-    env = get_environment(spec)
-    v.env = env["class"]
-    v.comparison = _comparison(spec, proof, env, opts, v)
-    data = load_dataset(spec, check_cids=False)
-    _Judge(spec, data, run, proof, opts, v, say).judge()
-    return v
+        return False  # segment boundaries are unknowable: nothing further can be replayed
+    return True
 
 
-def _comparison(
-    spec: JobSpec, proof: dict[str, Any], env: dict[str, Any], opts: VerifyOptions, v: Verdict
-) -> str:
-    same = proof["env"] == env["class"]
+def _comparison(spec: JobSpec, opts: VerifyOptions) -> str:
+    """From the job (and the verifier's own override), never from the proof."""
     if opts.compare != "auto":
         return opts.compare
-    if spec.verify["mode"] == "exact":
-        if not same:
-            v.reasons.append(
-                f"environment: exact-mode proof from class {proof['env']} cannot be replayed "
-                f"bit for bit in class {env['class']}; verify on a machine of the prover's class"
-            )
-        return "exact"
-    # within one class replay is bitwise, so any difference at all is not rounding noise
-    return "exact" if same else "tolerance"
+    return "exact" if spec.verify["mode"] == "exact" else "tolerance"
 
 
 class _Judge:
-    """Open, replay and compare the challenged segments; append a reason for each failure."""
+    """Read the trace, open and validate the challenged checkpoints, replay, compare."""
 
     def __init__(
         self,
         spec: JobSpec,
         data: Dataset,
+        base: Tensors | None,
         run: RunDir,
         proof: dict[str, Any],
         opts: VerifyOptions,
         v: Verdict,
-        say: Callable[[str], None],
     ) -> None:
-        self.spec, self.data, self.run, self.proof, self.opts, self.v, self.say = (
-            spec,
-            data,
-            run,
-            proof,
-            opts,
-            v,
-            say,
-        )
-        self.count = proof["checkpoints"]
-        self.steps_at = spec.checkpoint_steps()
-        self.root = _hex32(proof["root"], "proof.root")
-        self._last: tuple[int, dict[str, torch.Tensor] | None] | None = None
+        self.spec, self.data, self.base, self.run = spec, data, base, run
+        self.proof, self.opts, self.v = proof, opts, v
+        self.say = opts.progress or (lambda _m: None)
+        self.n = spec.n_checkpoints - 1  # segments
+        self.trace: list[TraceEntry] = []
+        self._cache: dict[int, Tensors | None] = {}
+        self._templates: tuple[dict[str, Any], dict[str, Any]] | None = None
 
     def judge(self) -> None:
-        n = self.count - 1
-        seed = self.opts.seed if self.opts.seed is not None else os.urandom(32)
-        q = (
-            self.opts.q
-            if self.opts.q is not None
-            else get_required_q(self.opts.detection, self.opts.faked_fraction)
-        )
-        segments = sorted(set(compute_challenge(seed, n, q)) | {n - 1})
+        segments = self._draw()
+        if not self._read_trace():
+            return
+        init = compute_init(self.spec, self.data, self.base)
+        self._cache[0] = self._check_init(init)
+        final: Tensors | None = None
+        for i, seg in enumerate(segments):
+            a, b = self.spec.checkpoint_step(seg), self.spec.checkpoint_step(seg + 1)
+            self.say(f"replaying segment {seg} (steps {a}-{b}), {i + 1} of {len(segments)}")
+            final = self._check_segment(seg)
+        if final is not None:
+            self._check_metrics(final)
+
+    def _draw(self) -> list[int]:
+        o = self.opts
+        seed = o.seed if o.seed is not None else os.urandom(32)
+        q = o.q if o.q is not None else get_required_q(o.detection, o.faked_fraction)
+        segments = sorted(set(compute_challenge(seed, self.n, q)) | {self.n - 1})
         self.v.challenge = {
             "seed": "0x" + seed.hex(),
             "q": q,
             "segments": segments,
-            "of": n,
+            "of": self.n,
             # replaying every segment catches any fake; otherwise 1 - (1 - f)^Q (a lower bound)
             "detects": "1.0000"
-            if len(segments) >= n
-            else f"{get_detection_probability(q, self.opts.faked_fraction):.4f}",
-            "if_faked": f"{self.opts.faked_fraction:.2f}",
+            if len(segments) >= self.n
+            else f"{get_detection_probability(q, o.faked_fraction):.4f}",
+            "if_faked": f"{o.faked_fraction:.2f}",
         }
-        self._check_init()
-        for i, seg in enumerate(segments):
-            a, b = self.steps_at[seg], self.steps_at[seg + 1]
-            self.say(f"replaying segment {seg} (steps {a}-{b}), {i + 1} of {len(segments)}")
-            self._check_segment(seg)
-        self._check_final()
+        return segments
 
-    def _open(self, index: int) -> dict[str, torch.Tensor] | None:
-        """Checkpoint `index`, if the prover can produce it and it matches the commitment."""
-        if self._last is not None and self._last[0] == index:
-            return self._last[1]  # a segment's end is the next segment's start
-        opened = self._open_uncached(index)
-        self._last = (index, opened)
-        return opened
-
-    def _open_uncached(self, index: int) -> dict[str, torch.Tensor] | None:
+    def _read_trace(self) -> bool:
         try:
-            near = self._last if self._last is not None and self._last[1] is not None else None
-            tensors, regen = open_checkpoint(self.run, self.spec, self.data, index, near)  # type: ignore[arg-type]
-            path = self.run.get_merkle_path(index)
-        except (NnetError, IndexError, OSError, ValueError) as e:
-            msg = e.message if isinstance(e, NnetError) else str(e)
-            self.v.reasons.append(f"opening: checkpoint {index} could not be opened: {msg}")
-            return None
-        self.v.regenerated_steps += regen
-        digest = compute_tensors_hash(tensors)
-        if not is_valid_merkle_path(digest, index, self.count, path, self.root):
+            self.trace = self.run.read_trace(self.spec.n_checkpoints)
+        except NnetError as e:
+            self.v.reasons.append(f"trace: the committed trace cannot be read: {e.message}")
+            return False
+        p = self.proof
+        root = bytes.fromhex(p["root"][2:])
+        reasons = check_trace(self.trace, self.spec.checkpoint_step, root, p["init"], p["final"])
+        self.v.reasons += reasons
+        return not any(r.startswith("trace:") for r in reasons)
+
+    def _check_init(self, init: Tensors) -> Tensors | None:
+        want = hash_checkpoint(init)
+        first = self.trace[0]
+        if CheckpointHash(first.weights, first.state) != want:
+            source = "the base model" if self.spec.base_model else "the job's seed"
             self.v.reasons.append(
-                f"opening: checkpoint {index} (hash 0x{digest.hex()[:16]}…) does not match the "
-                "committed Merkle root: altered after commitment, or a mismatched opening"
+                f"init: the committed initial state 0x{first.weights.hex()[:16]}… is not the one "
+                f"derived from {source} for this job and prover (0x{want.weights.hex()[:16]}…)"
             )
             return None
-        step = int(tensors["meta.step"][0]) if "meta.step" in tensors else -1
-        if step != self.steps_at[index]:
+        return init
+
+    def _template(self, index: int) -> dict[str, Any]:
+        """Names, dtypes and shapes a checkpoint of this job has (at the init, and after)."""
+        if self._templates is None:
+            init = compute_init(self.spec, self.data, self.base)
+            later = replay_segment(self.spec, self.data, init, 1)
+            self._templates = (compute_template(init), compute_template(later))
+        return self._templates[0 if index == 0 else 1]
+
+    def _open(self, index: int) -> Tensors | None:
+        """Checkpoint `index` as the prover opened it, validated and matched to its trace entry;
+        None (with a reason) otherwise. Never regenerated here: opening is the prover's work."""
+        if index in self._cache:
+            return self._cache[index]
+        self._cache[index] = tensors = self._open_uncached(index)
+        return tensors
+
+    def _open_uncached(self, index: int) -> Tensors | None:
+        path = self.run.checkpoint_path(index)
+        if not os.path.lexists(path):
             self.v.reasons.append(
-                f"opening: checkpoint {index} is at step {step}, expected {self.steps_at[index]}"
+                f"opening: checkpoint {index} was challenged but not opened (not in the run)"
+            )
+            return None
+        try:
+            tensors = read_untrusted_checkpoint(path, root=self.run.root)
+            check_checkpoint(
+                tensors,
+                self._template(index),
+                step=self.spec.checkpoint_step(index),
+                label=f"checkpoint {index}",
+            )
+        except NnetError as e:
+            self.v.reasons.append(f"checkpoint: {e.message}")
+            return None
+        entry = self.trace[index]
+        if hash_checkpoint(tensors) != CheckpointHash(entry.weights, entry.state):
+            self.v.reasons.append(
+                f"opening: checkpoint {index} is not the committed one (its hashes differ from "
+                "trace entry {index}): altered after commitment, or a mismatched opening"
             )
             return None
         return tensors
 
-    def _check_init(self) -> None:
-        opened = self._open(0)
-        expected = compute_init(self.spec, self.data, load_base_weights(self.spec))
-        want = compute_tensors_hash(expected)
-        if "0x" + want.hex() != self.proof["init"]:
-            source = "the base model" if self.spec.base_model else f"seed {self.spec.seed}"
-            self.v.reasons.append(
-                f"init: the committed initial state {self.proof['init'][:18]}… is not the one "
-                f"derived from {source} (0x{want.hex()[:16]}…)"
-            )
-        elif opened is not None and compute_tensors_hash(opened) != want:
-            self.v.reasons.append("init: checkpoint 0 differs from the committed init hash")
-
-    def _check_segment(self, seg: int) -> None:
+    def _check_segment(self, seg: int) -> Tensors | None:
+        """Replay one segment; returns the state at its end as accepted (for the metrics)."""
         start, end = self._open(seg), self._open(seg + 1)
         if start is None or end is None:
-            return
-        a, b = self.steps_at[seg], self.steps_at[seg + 1]
-        replayed = replay_segment(self.spec, self.data, start, b)
+            return None
+        a, b = self.spec.checkpoint_step(seg), self.spec.checkpoint_step(seg + 1)
+        stats = SegmentStats(track_grads=True)
+        replayed = replay_segment(self.spec, self.data, start, b, stats=stats)
         self.v.replayed_steps += b - a
+        where = f"segment {seg} (steps {a}-{b})"
+        if not stats.any_gradient():
+            self.v.reasons.append(f"absorbing: {where} trains nothing: every gradient is zero")
+            return None
+        committed = self.trace[seg + 1].loss
         if self.v.comparison == "exact":
-            got, want = compute_tensors_hash(replayed), compute_tensors_hash(end)
+            got, want = hash_checkpoint(replayed), hash_checkpoint(end)
             if got != want:
                 dist, _ = compute_distance(end, replayed, start)
                 self.v.reasons.append(
-                    f"replay: segment {seg} (steps {a}-{b}) does not reproduce checkpoint "
-                    f"{seg + 1}: replay hash 0x{got.hex()[:16]}… != committed 0x{want.hex()[:16]}… "
+                    f"replay: {where} does not reproduce checkpoint {seg + 1}: replay hash "
+                    f"0x{got.weights.hex()[:16]}… != committed 0x{want.weights.hex()[:16]}… "
                     f"(relative distance {dist:.3g})"
                 )
-            return
-        self._check_tolerance(seg, start, end, replayed)
+                return None
+            loss = repr(stats.mean_loss())
+            if loss != committed:
+                self.v.reasons.append(
+                    f"replay: {where} has mean loss {loss}, the trace commits {committed}"
+                )
+                return None
+            return replayed
+        return end if self._check_tolerance(seg, start, end, replayed, stats) else None
 
     def _check_tolerance(
-        self,
-        seg: int,
-        start: dict[str, torch.Tensor],
-        end: dict[str, torch.Tensor],
-        replayed: dict[str, torch.Tensor],
-    ) -> None:
-        a, b = self.steps_at[seg], self.steps_at[seg + 1]
+        self, seg: int, start: Tensors, end: Tensors, replayed: Tensors, stats: SegmentStats
+    ) -> bool:
+        a, b = self.spec.checkpoint_step(seg), self.spec.checkpoint_step(seg + 1)
         dist, exact_diff = compute_distance(end, replayed, start)
         tol = float(self.spec.verify["tolerance"] or 0.0)
         bound = tol
@@ -261,52 +327,57 @@ class _Judge:
             self.v.replayed_steps += b - a
             noise, _ = compute_distance(replayed, ref, start)
             bound = min(tol, max(CALIBRATION_FACTOR * noise, 1e-7))
+        where = f"segment {seg} (steps {a}-{b})"
         if exact_diff:
+            self.v.reasons.append(f"tolerance: {where} differs in exact fields {exact_diff[:3]}")
+            return False
+        if not dist <= bound:  # NaN-safe: a NaN distance is over every bound
             self.v.reasons.append(
-                f"tolerance: segment {seg} (steps {a}-{b}) differs in exact fields {exact_diff[:3]}"
+                f"tolerance: {where} ends {dist:.3g} (relative) from the replay, over the "
+                f"calibrated bound {bound:.3g} (job tolerance {tol:g})"
             )
-        elif dist > bound:
+            return False
+        committed, loss = float(self.trace[seg + 1].loss or "nan"), stats.mean_loss()
+        if not abs(committed - loss) <= max(tol, 1e-6) * max(abs(loss), 1.0):
             self.v.reasons.append(
-                f"tolerance: segment {seg} (steps {a}-{b}) ends {dist:.3g} (relative) from the "
-                f"replay, over the calibrated bound {bound:.3g} (job tolerance {tol:g})"
+                f"tolerance: {where} has mean loss {loss!r}, the trace commits {committed!r}"
             )
+            return False
+        return True
 
-    def _check_final(self) -> None:
-        last = self._open(self.count - 1)
-        if last is None:
-            return
-        weights = {k[6:]: t for k, t in last.items() if k.startswith("model.")}
-        final = "0x" + compute_tensors_hash(weights).hex()
-        if final != self.proof["final"]:
-            self.v.reasons.append(
-                f"final: the committed final model {self.proof['final'][:18]}… is not the last "
-                f"checkpoint's weights ({final[:18]}…)"
-            )
-            return
-        if self.run.model_path.exists():
-            delivered = compute_tensors_hash(read_checkpoint(self.run.model_path))
-            if "0x" + delivered.hex() != final:
-                self.v.reasons.append("final: model.safetensors is not the committed final model")
-        self._check_metrics(weights)
-
-    def _check_metrics(self, weights: dict[str, torch.Tensor]) -> None:
-        claimed = self.proof.get("metrics") or {}
+    def _check_metrics(self, final: Tensors) -> None:
+        """Every metric the proof claims, recomputed from the final state (and the trace)."""
+        weights = {k[6:]: t.clone() for k, t in final.items() if k.startswith("model.")}
         state = build_state(self.spec, self.data)
-        state.model.load_state_dict({k: t.clone() for k, t in weights.items()})
+        state.model.load_state_dict(weights)
         got = evaluate(self.spec, self.data, state.model)
+        if self.trace[-1].loss is not None:
+            got["train_loss"] = self.trace[-1].loss
         self.v.metrics = got
-        if "heldout_correct" not in got:
-            return
-        slack = 0 if self.v.comparison == "exact" else max(1, got["heldout_n"] // 100)
-        if abs(int(claimed.get("heldout_correct", -1)) - got["heldout_correct"]) > slack:
+        claimed = self.proof.get("metrics") or {}
+        if set(claimed) != set(got):
             self.v.reasons.append(
-                f"metrics: the proof claims {claimed.get('heldout_correct')} of "
-                f"{claimed.get('heldout_n')} held-out examples correct; the final model gets "
-                f"{got['heldout_correct']} of {got['heldout_n']}"
+                f"metrics: the proof claims {sorted(claimed)}, the job yields {sorted(got)}"
             )
+            return
+        exact = self.v.comparison == "exact"
+        slack = 0 if exact else max(1, int(got.get("heldout_n", 0)) // 100)
+        for key, value in got.items():
+            if exact or key in ("heldout_n", "train_loss"):
+                ok = claimed[key] == value
+            elif key == "heldout_correct":
+                ok = abs(int(claimed[key]) - int(value)) <= slack
+            else:
+                ok = _close(claimed[key], value, 0.01)
+            if not ok:
+                self.v.reasons.append(
+                    f"metrics: the proof claims {key} = {claimed[key]!r}; the final model "
+                    f"gives {value!r}"
+                )
 
 
-def _hex32(value: Any, name: str) -> bytes:
-    from nnet.encoding import hex_to_bytes
-
-    return hex_to_bytes(value, name, 32)
+def _close(claimed: Any, value: Any, slack: float) -> bool:
+    try:
+        return abs(float(claimed) - float(value)) <= slack
+    except (TypeError, ValueError):
+        return False
