@@ -26,6 +26,7 @@ import tomli_w
 from nnet.client import NodeClient
 from nnet.encoding import hex_to_bytes
 from nnet.errors import MalformedInput, NnetError
+from nnet.proof.merkle import compute_merkle_path
 from nnet.proof.rundir import RunDir
 from nnet.store.blobs import read_chunks
 
@@ -55,8 +56,12 @@ def fetch_blob(client: NodeClient, cid: str, dest: Path) -> Path:
     return dest
 
 
-def fetch_job(client: NodeClient, job: dict[str, Any], dest: Path) -> Path:
-    """Write DEST/job.toml with its data paths pointing at the job's blobs, fetched into DEST."""
+def fetch_job(
+    client: NodeClient, job: dict[str, Any], dest: Path, bind_to: str | None = None
+) -> Path:
+    """Write DEST/job.toml with its data paths pointing at the job's blobs, fetched into DEST.
+    `bind_to` (the assignee's address) adds the [binding] a run for this job must be trained
+    with: its seeds derive from (job id, prover), so the run is valid for this job only."""
     dest = dest.resolve()  # the spec's paths must not depend on the folder it is read from
     spec_file = fetch_blob(client, job["spec_cid"], dest / "blobs" / job["spec_cid"])
     try:
@@ -74,6 +79,10 @@ def fetch_job(client: NodeClient, job: dict[str, Any], dest: Path) -> Path:
         raise MalformedInput(
             f"job {job['id']}'s spec names dataset {data.get('cid')}, the job {job['dataset_cid']}"
         )
+    if bind_to is not None:
+        doc["binding"] = {"job": str(job["id"]), "prover": bind_to}
+    else:
+        doc.pop("binding", None)
     out = dest / "job.toml"
     out.write_text(tomli_w.dumps(doc), encoding="utf-8")
     return out
@@ -106,8 +115,10 @@ def wait_for_challenge(
 def publish_openings(
     client: NodeClient, run: RunDir, challenge: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Upload each challenged checkpoint (regenerating dropped ones) and describe the openings."""
-    leaves = run.read_leaves()
+    """Upload the run's trace and each challenged checkpoint (regenerating dropped ones: the
+    prover's work, never the verifier's) and describe the openings."""
+    leaves = [e.leaf for e in run.read_trace()]
+    client.put_blob(read_chunks(run.trace_path))  # verifiers fetch it by the proof's trace CID
     indices = [int(i) for i in challenge["openings"]]
     missing = [i for i in indices if not run.checkpoint_path(i).exists()]
     openings = []
@@ -128,7 +139,7 @@ def publish_openings(
                     "index": index,
                     "hash": "0x" + leaves[index].hex(),
                     "cid": info["cid"],
-                    "path": ["0x" + p.hex() for p in run.get_merkle_path(index)],
+                    "path": ["0x" + p.hex() for p in compute_merkle_path(leaves, index)],
                 }
             )
     return openings
@@ -139,6 +150,7 @@ class OpenedRun(RunDir):
     """A run directory holding only opened checkpoints; Merkle paths come from the openings."""
 
     paths: dict[int, list[bytes]] = field(default_factory=dict)
+    unavailable: list[str] = field(default_factory=list)
 
     def get_merkle_path(self, index: int) -> list[bytes]:
         if index not in self.paths:
@@ -147,11 +159,23 @@ class OpenedRun(RunDir):
 
 
 def lay_out_openings(client: NodeClient, job: dict[str, Any], dest: Path) -> OpenedRun:
-    """DEST as a run directory of the job's opened checkpoints (fetched by CID) and its spec."""
-    fetch_job(client, job, dest)
+    """DEST as a run directory of the job's opened checkpoints and trace (fetched by CID).
+
+    The job's spec and data must be there (`fetch_job` first). Blobs the prover named but the
+    node cannot serve (or serves with other bytes) are listed in `OpenedRun.unavailable`, not
+    raised: "could not fetch it" is the prover withholding, distinct from "it is invalid"."""
     paths: dict[int, list[bytes]] = {}
+    unavailable: list[str] = []
+    wanted = [("trace", str(job["proof"]["trace"]), dest / "trace.jsonl")]
     for opening in job.get("openings") or []:
         index = int(opening["index"])
-        fetch_blob(client, opening["cid"], dest / "ckpt" / f"{index:06d}.safetensors")
+        wanted.append(
+            (f"checkpoint {index}", opening["cid"], dest / "ckpt" / f"{index:06d}.safetensors")
+        )
         paths[index] = [hex_to_bytes(p, "opening path", 32) for p in opening["path"]]
-    return OpenedRun(dest, paths)
+    for what, cid, path in wanted:
+        try:
+            fetch_blob(client, cid, path)
+        except NnetError as e:
+            unavailable.append(f"unavailable: {what} ({cid}) could not be fetched: {e.message}")
+    return OpenedRun(dest, paths, unavailable)

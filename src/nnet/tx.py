@@ -169,6 +169,12 @@ BODY_SCHEMAS: dict[str, Schema] = {
             "fee": _positive_units,
             "verifiers": _uint,
             "deadline_epochs": _uint,
+            # what the chain must know of the spec (the spec hash binds them; verifiers check
+            # the spec agrees): the leaf count N + 1 (Q scales with N), the comparison mode and
+            # the work (steps x batch size) counted as verified compute when the job is accepted
+            "checkpoints": _uint,
+            "mode": _choice("exact", "tolerance"),
+            "work": _uint,
         }
     ),
     "job.claim": Schema({"job": _uint}),

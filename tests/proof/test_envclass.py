@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -157,7 +156,7 @@ ATTACKS = {
     "an isa of another machine": (CPU.replace("AVX512", "VSX"), "ISA"),
     "a vendor of another machine": (CPU.replace("GenuineIntel", "Apple"), "vendor"),
     "an os the machine has not": ("cpu/darwin/s390x/IBM/ZVECTOR/torch-2.4.0/t1", "os"),
-    "path traversal": ("cpu/../../etc/passwd/torch-2.13.0/t1", "os"),
+    "path traversal": ("cpu/../../etc/passwd/torch-2.13.0/t1", "machine"),
     "path traversal in torch": (CPU.replace("2.13.0+cpu", ".."), "torch version"),
     "threads 0": (CPU.replace("/t1", "/t0"), "threads"),
     "threads 99999": (CPU.replace("/t1", "/t99999"), "threads"),
@@ -254,7 +253,10 @@ def test_measuring_cuda_where_there_is_no_gpu_is_refused() -> None:
             measure_environment("cuda", 1)
 
 
-def _fake_machine(monkeypatch: pytest.MonkeyPatch, machine: str, cpuinfo: dict[str, str], isa: str):  # type: ignore[no-untyped-def]
+def _fake_machine(
+    monkeypatch: pytest.MonkeyPatch, machine: str, cpuinfo: dict[str, str], isa: str
+) -> None:
+    """A Linux machine that reports `machine`, `cpuinfo` and torch's CPU capability `isa`."""
     import torch
 
     monkeypatch.setattr(envclass.sys, "platform", "linux")
@@ -278,14 +280,14 @@ def test_measurements_map_to_canonical_names(
     monkeypatch: pytest.MonkeyPatch, machine: str, cpuinfo: dict[str, str], isa: str, expected: str
 ) -> None:
     _fake_machine(monkeypatch, machine, cpuinfo, isa)
-    cls: Any = measure_environment("cpu", 2)["class"]
+    cls = str(measure_environment("cpu", 2)["class"])
     assert cls.startswith(f"cpu/{expected}/torch-") and cls.endswith("/t2")
     assert is_canonical_env_class(cls)
 
 
 def test_a_machine_without_a_canonical_class_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_machine(monkeypatch, "aarch64", {"CPU implementer": "0x99"}, "DEFAULT")
-    with pytest.raises(Rejected, match="no canonical environment class.*implementer 0x99"):
+    with pytest.raises(Rejected, match=r"no canonical environment class.*implementer 0x99"):
         measure_environment("cpu", 1)
     _fake_machine(monkeypatch, "riscv64", {}, "DEFAULT")
     with pytest.raises(Rejected, match="machine 'riscv64'"):

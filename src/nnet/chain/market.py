@@ -101,11 +101,15 @@ from nnet.chain.market_settle import (
     settle_job,
 )
 from nnet.chain.params import get_param
+from nnet.econ.soundness import compute_required_q
 from nnet.encoding import format_amount as nnet
-from nnet.errors import InvalidTx
+from nnet.errors import InvalidTx, MalformedInput
+from nnet.proof.envclass import parse_env_class
+from nnet.proof.spec import MAX_CHECKPOINTS
 
 __all__ = [
     "compute_challenge_seed",
+    "compute_job_q",
     "compute_proof_hash",
     "compute_required_collateral",
     "draw_verifiers",
@@ -141,6 +145,16 @@ def get_required_openings(state: StateLike, job_id: int) -> list[int]:
     return [] if challenge is None else list(challenge["openings"])
 
 
+def compute_job_q(state: StateLike, segments: int) -> int:
+    """Segments a proof of `segments` segments is challenged on: the least Q that catches at
+    least market_detection_ppm of runs faking market_faked_ppm of their compute (exact
+    hypergeometric, econ/soundness.py), at least market_challenge_q, at most all of them."""
+    need = compute_required_q(
+        segments, get_param(state, "market_detection_ppm"), get_param(state, "market_faked_ppm")
+    )
+    return min(segments, max(need, get_param(state, "market_challenge_q")))
+
+
 def compute_required_collateral(state: StateLike, fee: int) -> int:
     ppm = get_param(state, "market_job_collateral_ppm")
     return max(fee * ppm // PPM, get_param(state, "market_min_job_collateral"))
@@ -149,6 +163,10 @@ def compute_required_collateral(state: StateLike, fee: int) -> int:
 # ---- nodes -------------------------------------------------------------------------------------
 def process_node_register(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     amount = int(tx.body["collateral"])
+    try:
+        parse_env_class(tx.body["env"])  # measured and canonical, never a name a Sybil picks
+    except MalformedInput as e:
+        raise InvalidTx(f"node.register env: {e.message}", code="bad_env") from None
     have = get_balance(state, tx.sender)
     if have < amount:
         raise InvalidTx(
@@ -214,6 +232,11 @@ def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     longest = get_param(state, "market_max_deadline_epochs")
     if int(body["deadline_epochs"]) > longest:
         raise InvalidTx(f"deadline_epochs must be at most {longest}", code="bad_job")
+    checkpoints = int(body["checkpoints"])
+    if not 2 <= checkpoints <= MAX_CHECKPOINTS:
+        raise InvalidTx(f"checkpoints must be 2 to {MAX_CHECKPOINTS}", code="bad_job")
+    if int(body["work"]) >= 2**63:
+        raise InvalidTx("work must be below 2^63", code="bad_job")
     have = get_balance(state, tx.sender)
     if have < fee:
         raise InvalidTx(
@@ -233,6 +256,10 @@ def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
         "fee": fee,
         "escrow": fee,
         "verifiers": verifiers,
+        "checkpoints": checkpoints,
+        "mode": body["mode"],
+        "work": int(body["work"]),
+        "q": compute_job_q(state, checkpoints - 1),
         "status": "open",
         "submit_height": ctx.height,
         "claim_deadline": deadline,
@@ -249,7 +276,16 @@ def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     }
     put_job(state, job)
     schedule_job(state, deadline, job_id)
-    return [{"type": "job.submitted", "job": job_id, "fee": str(fee), "claim_deadline": deadline}]
+    return [
+        {
+            "type": "job.submitted",
+            "job": job_id,
+            "fee": str(fee),
+            "claim_deadline": deadline,
+            "q": job["q"],
+            "segments": checkpoints - 1,
+        }
+    ]
 
 
 def process_job_claim(state: StateLike, tx: Any, ctx: Any) -> list[Event]:

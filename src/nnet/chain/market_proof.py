@@ -38,9 +38,24 @@ __all__ = [
     "process_proof_attest",
     "process_proof_open",
     "process_proof_submit",
+    "root_key",
+    "select_verifier_pool",
 ]
 
 PENDING_KEY = "market/pending"
+PPM = 1_000_000
+# accept; reject (the openings are invalid); unavailable (they could not be fetched by the
+# deadline: the prover withheld them). Both of the latter count against the prover.
+VERDICTS = ("accept", "reject", "unavailable")
+MAX_REASONS = 64
+MAX_REASON_CHARS = 1_000
+
+
+def root_key(root: str) -> str:
+    """`proof_root/<root>` -> the job a run's Merkle root was proved for (never reused)."""
+    return f"proof_root/{root.lower()}"
+
+
 Event = dict[str, Any]
 
 
@@ -50,11 +65,11 @@ def compute_proof_hash(doc: dict[str, Any]) -> str:
     return "0x" + keccak256(canonical_json(doc)).hex()
 
 
-def compute_challenge_seed(block_hash: str, proof_hash: str) -> bytes:
-    """keccak256(block hash ‖ proof hash), both 32 bytes."""
-    return keccak256(
-        hex_to_bytes(block_hash, "block hash", 32) + hex_to_bytes(proof_hash, "proof hash", 32)
-    )
+def compute_challenge_seed(beacon: bytes, proof_hash: str) -> bytes:
+    """keccak256(beacon ‖ proof hash): the beacon of the block after the proof's (a unique VRF
+    output of its proposer over the height and the previous beacon, chain/block.py), so neither
+    the prover nor the sequencer can grind it by trying blocks."""
+    return keccak256(beacon + hex_to_bytes(proof_hash, "proof hash", 32))
 
 
 def get_proof(state: StateLike, job_id: int) -> dict[str, Any] | None:
@@ -89,7 +104,13 @@ def _check_proof_doc(doc: dict[str, Any], job: dict[str, Any], sender: str) -> N
         raise InvalidTx(f"bad proof document: {e.message}", code="bad_proof") from None
     if signer != sender:
         raise InvalidTx(f"the proof is signed by {signer}, not by {sender}", code="bad_proof")
-    mine = {"job": str(job["id"]), "spec": job["spec_hash"], "dataset": job["dataset_cid"]}
+    mine = {
+        "job": str(job["id"]),
+        "spec": job["spec_hash"],
+        "dataset": job["dataset_cid"],
+        "checkpoints": job["checkpoints"],
+        "mode": job["mode"],
+    }
     for name, want in mine.items():
         if doc.get(name) != want:
             raise InvalidTx(
@@ -97,16 +118,6 @@ def _check_proof_doc(doc: dict[str, Any], job: dict[str, Any], sender: str) -> N
                 f"has {want!r}",
                 code="wrong_job",
             )
-    count = doc.get("checkpoints")
-    if type(count) is not int or not 2 <= count <= 2**32:
-        raise InvalidTx("proof.checkpoints must be an integer >= 2", code="bad_proof")
-    try:
-        hex_to_bytes(doc.get("root"), "proof.root", 32)
-    except MalformedInput as e:
-        raise InvalidTx(e.message, code="bad_proof") from None
-    for name in ("env", "mode"):
-        if not isinstance(doc.get(name), str):
-            raise InvalidTx(f"proof.{name} must be a string", code="bad_proof")
 
 
 def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
@@ -121,6 +132,13 @@ def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     on_time(job["proof_deadline"], ctx, "proof too late", "late_proof")
     doc = tx.body["proof"]
     _check_proof_doc(doc, job, tx.sender)
+    used = state.get(root_key(doc["root"]))
+    if used is not None:  # one run, one payment: a root already proved for a job is spent
+        raise InvalidTx(
+            f"this run (Merkle root {doc['root'][:18]}…) was already proved for job {used}",
+            code="duplicate_root",
+        )
+    state.put(root_key(doc["root"]), job["id"])
     proof_hash = compute_proof_hash(doc)
     state.put(f"proof/{job['id']}", {"doc": doc, "hash": proof_hash, "height": ctx.height})
     job["status"] = "proved"
@@ -130,23 +148,57 @@ def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     return [{"type": "proof.submitted", "job": job["id"], "proof": proof_hash}]
 
 
-def draw_verifiers(
-    state: StateLike, job: dict[str, Any], proof: dict[str, Any], seed: bytes
-) -> list[str]:
-    """Weighted draw without replacement (see the module docstring); deterministic in `seed`."""
-    exact = proof.get("mode") == "exact"
-    candidates: list[tuple[str, int]] = []
+def _verifier_weights(state: StateLike, job: dict[str, Any]) -> list[tuple[str, int, str]]:
+    """(address, weight, env) of every node that may verify this job: all registered nodes but
+    its prover and its submitter; weight = (bonded stake + collateral) x (1 + reputation)."""
+    out = []
     for address in state.get(NODES_KEY) or []:
         if address in (job["assignee"], job["submitter"]):
             continue
         node = get_node(state, address)
-        if node is None or (exact and node.get("env") != proof.get("env")):
+        if node is None:
             continue
         weight = (int(get_stake(state, address)["bonded"]) + int(node["collateral"])) * (
             1 + int(node["reputation"])
         )
         if weight > 0:
-            candidates.append((address, weight))
+            out.append((address, weight, str(node.get("env"))))
+    return out
+
+
+def select_verifier_pool(
+    state: StateLike, job: dict[str, Any], proof: dict[str, Any]
+) -> tuple[list[tuple[str, int]], str]:
+    """The nodes a job's verifiers are drawn from, and why (a refusal reason when empty).
+
+    Tolerance mode: every eligible node, whatever its class (each compares within its own
+    calibrated bound). Exact mode needs the prover's class, but a class is something a prover
+    can pick, so it counts only as a real pool: at least market_min_class_pool nodes holding at
+    least market_min_class_pool_ppm of all eligible verifier weight. A class a Sybil made up for
+    itself is neither; the job then gets no verifiers (refunded, nobody paid)."""
+    everyone = _verifier_weights(state, job)
+    if job.get("mode", proof.get("mode")) != "exact":
+        return [(a, w) for a, w, _ in everyone], "every class (tolerance mode)"
+    pool = [(a, w) for a, w, env in everyone if env == proof.get("env")]
+    total = sum(w for _, w, _ in everyone)
+    mine = sum(w for _, w in pool)
+    least = get_param(state, "market_min_class_pool")
+    share = get_param(state, "market_min_class_pool_ppm")
+    if len(pool) >= least and mine * PPM >= share * total and pool:
+        return pool, f"class {proof.get('env')}"
+    pct = 0 if total == 0 else mine * 100 // total
+    return [], (
+        f"no verifier pool for class {proof.get('env')}: {len(pool)} nodes holding {pct} % of "
+        f"verifier weight; exact mode needs at least {least} nodes and {share / 10_000:g} %"
+    )
+
+
+def draw_verifiers(
+    state: StateLike, job: dict[str, Any], proof: dict[str, Any], seed: bytes
+) -> list[str]:
+    """Stake-weighted draw without replacement from the job's pool (see `select_verifier_pool`
+    and the module docstring); deterministic in `seed`, which no single party controls."""
+    candidates, _ = select_verifier_pool(state, job, proof)
     chosen: list[str] = []
     counter = 0
     while candidates and len(chosen) < int(job["verifiers"]):
@@ -174,20 +226,21 @@ def process_market_begin_block(state: StateLike, ctx: Any) -> list[Event]:
     if not pending:
         return []
     events: list[Event] = []
-    q = get_param(state, "market_challenge_q")
     for job_id in pending:
         job = get_job(state, int(job_id))
         record = get_proof(state, int(job_id))
         if job is None or record is None or job["status"] != "proved":
             continue
         doc = record["doc"]
-        seed = compute_challenge_seed(ctx.prev_hash, record["hash"])
+        seed = compute_challenge_seed(ctx.beacon, record["hash"])
         n = int(doc["checkpoints"]) - 1
+        q = int(job["q"])
         segments = sorted(set(compute_challenge(seed, n, q)) | {n - 1})
         openings = sorted({0, *segments, *(s + 1 for s in segments)})
         job["challenge"] = {
             "seed": "0x" + seed.hex(),
             "block": ctx.prev_hash,
+            "beacon": "0x" + ctx.beacon.hex(),
             "q": q,
             "segments": segments,
             "of": n,
@@ -195,9 +248,9 @@ def process_market_begin_block(state: StateLike, ctx: Any) -> list[Event]:
         }
         job["drawn"] = draw_verifiers(state, job, doc, seed)
         if not job["drawn"]:
-            events += settle_job(
-                state, job, "refunded", "no eligible verifier", height=ctx.height, epoch=ctx.epoch
-            )
+            _, why = select_verifier_pool(state, job, doc)
+            reason = why if why.startswith("no verifier pool") else "no eligible verifier"
+            events += settle_job(state, job, "refunded", reason, height=ctx.height, epoch=ctx.epoch)
             continue
         job["status"] = "challenged"
         job["open_deadline"] = ctx.epoch + get_param(state, "market_open_epochs")
@@ -285,16 +338,22 @@ def _check_attestation(
             code="wrong_challenge",
         )
     verdict, reasons = doc.get("verdict"), doc.get("reasons")
-    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-        raise InvalidTx("attestation reasons must be a list of strings", code="bad_attestation")
-    if verdict not in ("accept", "reject") or (verdict == "reject") != bool(reasons):
+    if (
+        not isinstance(reasons, list)
+        or len(reasons) > MAX_REASONS
+        or not all(isinstance(r, str) and len(r) <= MAX_REASON_CHARS for r in reasons)
+    ):
         raise InvalidTx(
-            "attestation verdict must be accept (no reasons) or reject (with reasons)",
+            f"attestation reasons must be a list of at most {MAX_REASONS} strings of at most "
+            f"{MAX_REASON_CHARS} characters",
             code="bad_attestation",
         )
-    work = doc.get("work")
-    if work is not None and (type(work) is not int or not 0 <= work < 2**63):
-        raise InvalidTx("attestation work must be a non-negative integer", code="bad_attestation")
+    if verdict not in VERDICTS or (verdict != "accept") != bool(reasons):
+        raise InvalidTx(
+            "attestation verdict must be accept (no reasons), or reject or unavailable (with "
+            "reasons)",
+            code="bad_attestation",
+        )
 
 
 def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
@@ -320,8 +379,6 @@ def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
         "hash": compute_proof_hash(doc),
         "height": ctx.height,
     }
-    if doc.get("work") is not None:
-        entry["work"] = doc["work"]
     job["attestations"] = [*job["attestations"], entry]
     events: list[Event] = [
         {
@@ -343,11 +400,16 @@ def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             epoch=ctx.epoch,
         )
     elif len(rejecting) >= majority:
+        withheld = all(
+            a["verdict"] == "unavailable" for a in job["attestations"] if a["verifier"] in rejecting
+        )
         events += settle_job(
             state,
             job,
             "rejected",
-            "a majority of the drawn verifiers rejected",
+            "openings withheld: a majority of the drawn verifiers could not fetch them"
+            if withheld
+            else "a majority of the drawn verifiers rejected",
             height=ctx.height,
             epoch=ctx.epoch,
         )

@@ -139,9 +139,10 @@ def compute_job_slash(
 
 # ---- settlement --------------------------------------------------------------------------------
 def tally_attestations(job: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(accepting, rejecting) verifiers, each in attestation order."""
+    """(accepting, rejecting) verifiers, each in attestation order; "unavailable" (the openings
+    could not be fetched: withheld) counts against the prover like "reject"."""
     acc = [a["verifier"] for a in job["attestations"] if a["verdict"] == "accept"]
-    rej = [a["verifier"] for a in job["attestations"] if a["verdict"] == "reject"]
+    rej = [a["verifier"] for a in job["attestations"] if a["verdict"] != "accept"]
     return acc, rej
 
 
@@ -154,15 +155,10 @@ def _release_collateral(state: StateLike, job: dict[str, Any], slashed: int) -> 
     return node
 
 
-def _compute_work(job: dict[str, Any], winners: list[str]) -> int:
-    """Verified work units: the smallest `work` reported by an accepting verifier (one honest
-    verifier caps an inflated claim); 0 if none reported it (see market.py's docstring)."""
-    reported = [
-        int(a["work"])
-        for a in job["attestations"]
-        if a["verifier"] in winners and isinstance(a.get("work"), int)
-    ]
-    return min(reported) if reported else 0
+def _compute_work(job: dict[str, Any]) -> int:
+    """Verified work units: the job's own steps x batch size, declared at job.submit and bound
+    by its spec hash (verifiers reject a spec that disagrees), never taken from an attestation."""
+    return int(job.get("work") or 0)
 
 
 def _record_work(state: StateLike, epoch: int, node: str, fee: int, work: int) -> None:
@@ -189,7 +185,7 @@ def _pay_accepted(state: StateLike, job: dict[str, Any], epoch: int) -> dict[str
         increase_balance(state, verifier, amount)
     _to_treasury(state, protocol)
     increase_balance(state, job["assignee"], to_node)
-    work = _compute_work(job, winners)
+    work = _compute_work(job)
     node = _release_collateral(state, job, 0)
     _add_reputation(node, get_param(state, "market_reputation_gain"))
     node["proofs_ok"] = int(node["proofs_ok"]) + 1

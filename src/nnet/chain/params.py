@@ -90,12 +90,21 @@ _MARKET_PARAMS = (
     _M("market_proof_epochs", "count", 2, 0, 10_000, "epochs after a claim to submit the proof"),
     _M("market_open_epochs", "count", 1, 0, 10_000, "epochs after the challenge to open it"),
     _M("market_attest_epochs", "count", 2, 0, 10_000, "epochs after the openings to attest"),
-    _M("market_challenge_q", "count", 4, 1, 10_000, "segments challenged per proof"),
-    _M("market_job_collateral_ppm", "ppm", 1_000_000, 0, 100_000_000, "collateral per fee"),
+    _M("market_challenge_q", "count", 4, 1, 10_000, "least segments challenged per proof"),
+    # Q scales with the job's N: the least Q catching >= detection_ppm of runs whose faked
+    # (skipped) compute is >= faked_ppm (econ/soundness.py; docs/pol.md)
+    _M("market_detection_ppm", "ppm", 990_000, 500_000, 999_999, "target chance to catch a fake"),
+    _M("market_faked_ppm", "ppm", 100_000, 1_000, 1_000_000, "...faking this share of compute"),
+    # an exact-mode proof is verified within its environment class only when that class is a
+    # real pool: this many nodes holding this share of all verifier weight (docs/pol.md: Sybils)
+    _M("market_min_class_pool", "count", 3, 1, 1_000, "least nodes in a verifier class pool"),
+    _M("market_min_class_pool_ppm", "ppm", 333_334, 0, 1_000_000, "least weight share of a pool"),
+    # soundness floor: collateral >= fee and a rejection slashes all of it (econ/soundness.py)
+    _M("market_job_collateral_ppm", "ppm", 1_000_000, 1_000_000, 100_000_000, "collateral per fee"),
     _M("market_min_job_collateral", "units", 10**18, 0, 10**27, "least collateral per job"),
     _M("market_protocol_fee_ppm", "ppm", 20_000, 0, 500_000, "job fee share to the treasury"),
     _M("market_verifier_fee_ppm", "ppm", 50_000, 0, 500_000, "job fee share to verifiers"),
-    _M("market_slash_ppm", "ppm", 1_000_000, 0, 1_000_000, "job collateral slashed on reject"),
+    _M("market_slash_ppm", "ppm", 1_000_000, 1_000_000, 1_000_000, "collateral slashed on reject"),
     _M("market_miss_slash_ppm", "ppm", 100_000, 0, 1_000_000, "slashed for a missed proof"),
     _M("market_start_reputation", "count", 5_000, 0, 10_000, "reputation of a new node"),
     _M("market_reputation_gain", "count", 100, 0, 10_000, "reputation per verified proof"),

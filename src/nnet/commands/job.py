@@ -32,7 +32,7 @@ from nnet.commands._common import (
 from nnet.commands._txflow import TxOptions, issue, tx_command
 from nnet.config import resolve
 from nnet.encoding import format_amount, parse_amount
-from nnet.errors import UsageError, VerificationFailed
+from nnet.errors import NnetError, UsageError, VerificationFailed
 
 app = typer.Typer(help="Submit, list, claim and cancel training jobs.", no_args_is_help=True)
 IdArg = Annotated[int, typer.Argument(min=1, help="Job id.")]
@@ -50,6 +50,9 @@ class JobFiles:
     spec_cid: str
     spec_hash: str  # equals the "spec" of a proof of this job
     dataset_cid: str  # equals the "dataset" of a proof of this job
+    checkpoints: int  # leaves of a proof: the chain sizes the challenge Q from it
+    mode: str  # exact | tolerance
+    work: int  # steps x batch size: the verified work counted when the job is accepted
     blobs: dict[str, Path] = field(default_factory=dict)  # CID -> file, data and base model
 
 
@@ -91,6 +94,9 @@ def prepare_job(spec_path: Path) -> JobFiles:
         spec_cid=compute_cid(toml),
         spec_hash=filled.spec_hash(),
         dataset_cid=found["cid"][0],
+        checkpoints=filled.n_checkpoints,
+        mode=str(filled.verify["mode"]),
+        work=filled.steps * int(filled.job["batch_size"]),
         blobs={cid: path for cid, path in found.values()},
     )
 
@@ -115,6 +121,9 @@ def job_body(files: JobFiles, fee: int, verifiers: int, deadline_epochs: int) ->
         "fee": str(fee),
         "verifiers": verifiers,
         "deadline_epochs": deadline_epochs,
+        "checkpoints": files.checkpoints,
+        "mode": files.mode,
+        "work": files.work,
     }
 
 
@@ -155,9 +164,36 @@ def submit(
     if not no_upload:
         upload_job(files, resolve("node", node) or "")
     note(f"spec {files.spec_cid} (hash {files.spec_hash[:18]}…), dataset {files.dataset_cid}")
+    _tell_challenge(files, resolve("node", node) or "")
     if send:
         _warn_if_too_few_verifiers(resolve("node", node) or "", key, verifiers)
     issue("job.submit", job_body(files, amount, verifiers, deadline_epochs), opts)
+
+
+def _tell_challenge(files: JobFiles, node_url: str) -> None:
+    """Say how many of the job's segments a proof will be challenged on, and what that catches
+    (the chain sizes Q from N with its detection parameters; the defaults when offline)."""
+    from nnet.econ.soundness import compute_detection, compute_faked_segments, compute_required_q
+
+    params = {"market_detection_ppm": 990_000, "market_faked_ppm": 100_000, "market_challenge_q": 4}
+    try:
+        from nnet.client import NodeClient
+
+        with NodeClient(node_url, timeout=5.0) as client:
+            live = client.get("/params")
+            params |= {k: int(live[k]["value"]) for k in params if k in live}
+    except (NnetError, KeyError, TypeError, ValueError):  # only a hint: offline, the defaults
+        pass
+    n = files.checkpoints - 1
+    need = compute_required_q(n, params["market_detection_ppm"], params["market_faked_ppm"])
+    q = min(n, max(need, params["market_challenge_q"]))
+    m = compute_faked_segments(n, params["market_faked_ppm"])
+    p = compute_detection(n, q, m)
+    note(
+        f"challenge: {q} of {n} segments replayed ({100 * q / n:.1f} % of the training); a run "
+        f"faking {params['market_faked_ppm'] / 10_000:g} % of its compute is caught with "
+        f"probability {float(p):.4f}"
+    )
 
 
 def _warn_if_too_few_verifiers(node_url: str, key: str | None, wanted: int) -> None:
@@ -289,6 +325,12 @@ def fetch(
     from nnet.market_io import fetch_job
 
     with NodeClient(resolve("node", node) or "", timeout=600.0) as client:
-        spec = fetch_job(client, client.get(f"/jobs/{job}"), output)
-    note(f"job {job}: spec and data in {output}")
+        record = client.get(f"/jobs/{job}")
+        if not record.get("assignee"):
+            raise UsageError(
+                f"job {job} is not claimed yet: a run is bound to its job and its prover",
+                hint=f"claim it first: nnet job claim {job} --send --wait",
+            )
+        spec = fetch_job(client, record, output, bind_to=str(record["assignee"]))
+    note(f"job {job}: spec and data in {output}, bound to prover {record['assignee']}")
     print(spec)

@@ -49,7 +49,8 @@ def prove(
     if open_:
         _open(rundir, job, opts)
         return
-    _, secret = unlock(opts.key, opts.password_file)
+    me, secret = unlock(opts.key, opts.password_file)
+    job = _check_binding(rundir, job, me)
     proof = make_proof(rundir, secret, job)
     note(f"proof over {proof['checkpoints']} checkpoints, signed by {proof['prover']}")
     if opts.send:
@@ -58,6 +59,28 @@ def prove(
         issue("proof.submit", {"job": int(job), "proof": proof}, opts)
         return
     emit_line(proof)
+
+
+def _check_binding(rundir: object, job: str | None, me: str) -> str | None:
+    """A run for a job is trained bound to (job, prover): refuse to sign one for another job or
+    by another key, which every verifier would reject at the init check."""
+    binding = rundir.read_manifest().get("binding")  # type: ignore[attr-defined]
+    if job is None and binding is None:
+        return None
+    if binding is None:
+        raise UsageError(
+            f"this run was trained without a job, so it cannot prove job {job}",
+            hint=f"train from the spec `nnet job fetch {job} -o DIR` writes (it binds the run)",
+        )
+    if job is None:
+        job = str(binding["job"])
+    if str(binding["job"]) != job or str(binding["prover"]).lower() != me.lower():
+        raise UsageError(
+            f"this run was trained for job {binding['job']} by {binding['prover']}, not for job "
+            f"{job} by {me}: its init and data order derive from those, so verifiers would "
+            "reject it"
+        )
+    return job
 
 
 def _open(rundir: object, job: str | None, opts: TxOptions) -> None:

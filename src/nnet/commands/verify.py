@@ -41,7 +41,15 @@ def verify(
     ] = None,
     spec: Annotated[
         Path | None,
-        typer.Option("--spec", help="The job of record (default: the run's job.toml)."),
+        typer.Option("--spec", help="The job of record (never the prover's own job.toml)."),
+    ] = None,
+    spec_hash: Annotated[
+        str | None,
+        typer.Option(
+            "--spec-hash",
+            help="Instead of --spec: the job's spec hash; the run's job.toml is used only if it "
+            "hashes to exactly this.",
+        ),
     ] = None,
     job: Annotated[str | None, typer.Option("--job", help="Job id the proof must name.")] = None,
     q: Annotated[
@@ -82,7 +90,10 @@ def verify(
     On chain, give a job id instead of a proof: the proof, the challenge fixed by the chain and
     the prover's openings come from the node, and `--send` submits the attestation (proof.attest).
 
-    Example: nnet prove run | nnet verify - --run run
+    Offline, the job of record is --spec FILE (or --spec-hash, checked against the run's
+    job.toml): a proof is never judged against a spec its prover wrote.
+
+    Example: nnet prove run | nnet verify - --run run --spec examples/mnist.toml
     """
     if compare not in ("auto", "exact", "tolerance"):
         raise UsageError(f"--compare must be auto, exact or tolerance, not {compare!r}")
@@ -97,18 +108,17 @@ def verify(
     if opts.send:
         raise UsageError("--send is for on-chain jobs: give a job id instead of a proof file")
     doc = _read_proof(proof)
-    _, secret = unlock(opts.key, opts.password_file)  # fail on a wrong password before a replay
-
     from nnet.proof.rundir import RunDir
-    from nnet.proof.spec import load_spec
     from nnet.proof.verifier import VerifyOptions
 
+    record = _job_of_record(spec, spec_hash, RunDir(run))
+    _, secret = unlock(opts.key, opts.password_file)  # fail on a wrong password before a replay
     options = VerifyOptions(
         q=q,
         detection=detect,
         faked_fraction=faked,
         seed=_parse_seed(seed),
-        spec=load_spec(spec) if spec else None,
+        spec=record,
         job=job,
         compare=compare,
         progress=note,
@@ -118,14 +128,38 @@ def verify(
     conclude(verdict)
 
 
+def _job_of_record(spec: Path | None, spec_hash: str | None, run: Any) -> Any:
+    """The spec a proof is judged against: --spec, or the run's job.toml if it hashes to
+    --spec-hash; refused without either (the prover's own spec would pass lr x 1.01)."""
+    from nnet.proof.spec import load_spec
+
+    if spec is not None and spec_hash is not None:
+        raise UsageError("give --spec or --spec-hash, not both")
+    if spec is not None:
+        return load_spec(spec)
+    if spec_hash is None:
+        raise UsageError(
+            "verify needs the job of record: the proof is not judged against its prover's spec",
+            hint="pass --spec FILE (the job as you posted it) or --spec-hash 0x...",
+        )
+    own = run.read_spec()
+    if own.spec_hash().lower() != spec_hash.lower():
+        raise VerificationFailed(
+            f"spec: the run's job.toml hashes to {own.spec_hash()}, not {spec_hash}"
+        )
+    return own.unbound()
+
+
 def judge(
     doc: dict[str, Any], run: Any, options: Any, secret: bytes, extra: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], Any]:
-    """Run the verifier and sign its attestation; (attestation, verdict)."""
+    """Run the verifier and sign its attestation; (attestation, verdict). Openings the prover
+    did not make available (`run.unavailable`) give an "unavailable" verdict without a replay."""
     from nnet.proof.commitment import make_attestation
-    from nnet.proof.verifier import verify_proof
+    from nnet.proof.verifier import Verdict, verify_proof
 
-    verdict = verify_proof(doc, run, options)
+    missing = list(getattr(run, "unavailable", []))
+    verdict = Verdict(reasons=missing) if missing else verify_proof(doc, run, options)
     total = int(doc["checkpoints"]) and int(verdict.challenge.get("of", 0))
     report = {
         "comparison": verdict.comparison,
@@ -135,8 +169,15 @@ def judge(
         "metrics": verdict.metrics,
         **(extra or {}),
     }
+    if missing:
+        verdict.challenge = {"seed": "0x" + options.seed.hex(), "q": options.q}
     attestation = make_attestation(
-        doc, reasons=verdict.reasons, challenge=verdict.challenge, report=report, secret=secret
+        doc,
+        reasons=verdict.reasons,
+        challenge=verdict.challenge,
+        report=report,
+        secret=secret,
+        unavailable=bool(missing),
     )
     return attestation, verdict
 
@@ -164,7 +205,7 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
 
     from nnet.client import NodeClient
     from nnet.config import resolve
-    from nnet.market_io import lay_out_openings
+    from nnet.market_io import fetch_job, lay_out_openings
     from nnet.proof.spec import load_spec
     from nnet.proof.verifier import VerifyOptions
 
@@ -192,8 +233,9 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
             note(f"note: {me} was not drawn to verify job {job_id}; verifying for yourself only")
         challenge = job["challenge"]
         with tempfile.TemporaryDirectory(prefix=f"nnet-verify-{job_id}-") as tmp:
+            spec = load_spec(fetch_job(client, job, Path(tmp)))
+            _check_job_record(job, spec)
             run = lay_out_openings(client, job, Path(tmp))
-            spec = load_spec(Path(tmp) / "job.toml")
             options = VerifyOptions(
                 q=int(challenge["q"]),
                 seed=bytes.fromhex(str(challenge["seed"])[2:]),
@@ -202,10 +244,25 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
                 compare=compare,
                 progress=note,
             )
-            work = spec.steps * int(spec.job["batch_size"])
-            attestation, verdict = judge(job["proof"], run, options, secret, {"work": work})
+            attestation, verdict = judge(job["proof"], run, options, secret)
     if opts.send:
         issue("proof.attest", {"job": job_id, "attestation": attestation}, opts)
     else:
         emit_line(attestation)
     conclude(verdict)
+
+
+def _check_job_record(job: dict[str, Any], spec: Any) -> None:
+    """The chain's record of a job (checkpoints, mode, work) must be what its spec says: the
+    chain counts the work and sizes the challenge from them."""
+    want = {
+        "checkpoints": spec.n_checkpoints,
+        "mode": spec.verify["mode"],
+        "work": spec.steps * int(spec.job["batch_size"]),
+    }
+    for key, value in want.items():
+        if job.get(key) != value:
+            raise VerificationFailed(
+                f"job {job['id']}: the chain records {key} = {job.get(key)!r}, its spec says "
+                f"{value!r}; this job cannot be verified as posted"
+            )

@@ -100,8 +100,8 @@ class CheckpointWriter:
     """A worker thread that hashes each checkpoint and writes the ones given a path.
 
     `submit(index, tensors, path)` queues one checkpoint; `on_done(index, hashes)` runs on the
-    worker once it is hashed (and written), in submission order. `close()` waits for everything queued. The queue is
-    short, so a slow disk slows training instead of filling memory with copies.
+    worker once it is hashed (and written), in submission order. `close()` waits for everything
+    queued. The queue is short, so a slow disk slows training instead of filling memory with copies.
     """
 
     def __init__(self, on_done: OnDone, metadata: dict[str, str]) -> None:

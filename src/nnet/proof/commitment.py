@@ -34,13 +34,17 @@ def make_attestation(
     challenge: dict[str, Any],
     report: dict[str, Any],
     secret: bytes,
+    unavailable: bool = False,
 ) -> dict[str, Any]:
-    """The verifier's signed verdict on one proof (accept when there are no reasons)."""
+    """The verifier's signed verdict on one proof: accept when there are no reasons; reject; or
+    unavailable when the prover's openings could not be fetched (withheld), which the chain
+    counts against the prover as well."""
+    verdict = "accept" if not reasons else "unavailable" if unavailable else "reject"
     doc: dict[str, Any] = {
         "kind": "nnet.attestation",
         "v": PROOF_VERSION,
         "proof": "0x" + keccak256(canonical_json(proof)).hex(),
-        "verdict": "reject" if reasons else "accept",
+        "verdict": verdict,
         "reasons": reasons,
         "challenge": challenge,
         **report,

@@ -18,9 +18,10 @@ import hashlib
 import math
 import zipfile
 import zlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 import numpy as np
 import torch
@@ -91,10 +92,13 @@ def compute_data_cids(spec: JobSpec) -> tuple[str, str | None]:
 
 def _check_data_file(path: Path, what: str) -> Path:
     """`path`, if it is (or links to) a regular file of at most MAX_DATA_BYTES."""
-    with open_regular_file(
-        path, label=f"{what} {path}", max_bytes=MAX_DATA_BYTES, follow_symlinks=True
-    ):
+    with _open_data(path, f"{what} {path}"):
         return path
+
+
+def _open_data(path: Path, label: str) -> AbstractContextManager[tuple[BinaryIO, int]]:
+    # a data path may be a symlink (to a shared dataset), but only to a regular file
+    return open_regular_file(path, label=label, max_bytes=MAX_DATA_BYTES, follow_symlinks=True)
 
 
 def _check_cids(spec: JobSpec) -> None:
@@ -110,10 +114,7 @@ def _check_cids(spec: JobSpec) -> None:
 
 def _read_idx(path: Path, what: str) -> np.ndarray:
     label = f"{what} {path}"
-    with open_regular_file(path, label=label, max_bytes=MAX_DATA_BYTES, follow_symlinks=True) as (
-        f,
-        size,
-    ):
+    with _open_data(path, label) as (f, size):
         gz = f.read(2) == b"\x1f\x8b"
         f.seek(0)
         try:
@@ -155,10 +156,7 @@ def _read_idx_stream(f: IO[bytes] | gzip.GzipFile, size: int | None, label: str)
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     label = f"data file {path}"
-    with open_regular_file(path, label=label, max_bytes=MAX_DATA_BYTES, follow_symlinks=True) as (
-        f,
-        _,
-    ):
+    with _open_data(path, label) as (f, _):
         try:
             with zipfile.ZipFile(f) as z:
                 return _read_npz_member(z, "x", label), _read_npz_member(z, "y", label)
@@ -206,10 +204,7 @@ def _read_safetensors(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from safetensors.numpy import load_file
 
     label = f"data file {path}"
-    with open_regular_file(path, label=label, max_bytes=MAX_DATA_BYTES, follow_symlinks=True) as (
-        f,
-        size,
-    ):
+    with _open_data(path, label) as (f, size):
         layout = inspect_safetensors(f, size, label=label, dtypes=_DATA_DTYPES)
         if "x" not in layout or "y" not in layout:
             raise MalformedInput(f"{path} must hold tensors named x and y")

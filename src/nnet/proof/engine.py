@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,7 +199,7 @@ class SegmentStats:
     def any_gradient(self) -> bool:
         return self.grad_active is not None and bool(self.grad_active)
 
-    def _note_grads(self, params: list[torch.Tensor]) -> None:
+    def _note_grads(self, params: Sequence[torch.Tensor]) -> None:
         flags = [p.grad.ne(0).any() for p in params if p.grad is not None]
         if flags:
             active = torch.stack(flags).any()
@@ -226,7 +226,9 @@ def run_steps(
     model.train()
     step_seed = _StepSeeds(spec.seed)
     on_cpu = device.type == "cpu"
-    params = list(model.parameters()) if stats is not None and stats.track_grads else []
+    params: list[torch.Tensor] = (
+        list(model.parameters()) if stats is not None and stats.track_grads else []
+    )
     while state.step < end:
         step = state.step
         xb, yb = source.get(step)
@@ -245,8 +247,8 @@ def run_steps(
             )
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
-        if params:
-            stats._note_grads(params)  # type: ignore[union-attr]
+        if stats is not None and params:
+            stats._note_grads(params)
         opt.step()
         state.step = step + 1
         if stats is not None:

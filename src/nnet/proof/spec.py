@@ -24,8 +24,8 @@ from nnet.store.cid import is_cid
 
 __all__ = [
     "DATA_FORMATS",
-    "MODEL_OPTIONS",
     "MAX_CHECKPOINTS",
+    "MODEL_OPTIONS",
     "JobSpec",
     "compute_bound_seed",
     "load_spec",
