@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from nnet.chain.accounts import get_balance, get_pool, get_supply
+from nnet.chain.block import compute_beacon_output
 from nnet.chain.epoch import is_epoch_end
 from nnet.chain.market import (
     compute_challenge_seed,
@@ -48,12 +49,14 @@ PARAMS = {
 }
 FEE = 10 * UNIT
 COLLATERAL = 100 * UNIT
-ENV = "cpu/x86_64/test/t1"
+ENV = "cpu/linux/x86_64/GenuineIntel/AVX2/torch-2.13.0+cpu/t1"
+OTHER_ENV = "cuda/sm80/cuda-12.4/cudnn-90100/torch-2.13.0+cu124"
 SPEC_HASH = "0x" + keccak256(b"spec").hex()
 DATASET = compute_cid(b"dataset bytes")
 SPEC_CID = compute_cid(b"spec toml")
 N_CHECKPOINTS = 9
 LEAVES = [keccak256(f"leaf {i}".encode()) for i in range(N_CHECKPOINTS)]
+WORK = 1000  # steps x batch size, declared at job.submit
 
 
 class Chain(ReplicatedChain):
@@ -122,7 +125,9 @@ def register(who: Account, collateral: int = COLLATERAL, env: str = ENV) -> Any:
     return who.tx("node.register", {"gpu": "H100", "env": env, "collateral": str(collateral)})
 
 
-def submit(who: Account, *, fee: int = FEE, verifiers: int = 3, deadline: int = 2) -> Any:
+def submit(
+    who: Account, *, fee: int = FEE, verifiers: int = 3, deadline: int = 2, mode: str = "exact"
+) -> Any:
     body = {
         "spec_cid": SPEC_CID,
         "spec_hash": SPEC_HASH,
@@ -130,6 +135,9 @@ def submit(who: Account, *, fee: int = FEE, verifiers: int = 3, deadline: int = 
         "fee": str(fee),
         "verifiers": verifiers,
         "deadline_epochs": deadline,
+        "checkpoints": N_CHECKPOINTS,
+        "mode": mode,
+        "work": WORK,
     }
     return who.tx("job.submit", body)
 
@@ -137,13 +145,14 @@ def submit(who: Account, *, fee: int = FEE, verifiers: int = 3, deadline: int = 
 def proof_doc(prover: Account, job_id: int = 1, **over: Any) -> dict[str, Any]:
     doc = {
         "kind": "nnet.proof",
-        "v": 1,
+        "v": 2,
         "job": str(job_id),
         "spec": SPEC_HASH,
         "dataset": DATASET,
         "init": "0x" + LEAVES[0].hex(),
         "root": "0x" + compute_merkle_root(LEAVES).hex(),
         "checkpoints": N_CHECKPOINTS,
+        "trace": compute_cid(b"trace"),
         "final": "0x" + keccak256(b"final").hex(),
         "metrics": {},
         "env": ENV,
@@ -165,13 +174,20 @@ def openings(indices: list[int], leaves: list[bytes] = LEAVES) -> list[dict[str,
     ]
 
 
-def attest(c: Chain, who: Account, verdict: str = "accept", work: int | None = 1000) -> Any:
+def attest(c: Chain, who: Account, verdict: str = "accept", work: int | None = None) -> Any:
+    """An attestation; `work` is an inflated figure a verifier may report, which the chain
+    ignores (verified work comes from the job)."""
     job = c.job()
     proof = c.state.get("proof/1")["doc"]
-    reasons = [] if verdict == "accept" else ["replay: segment 3 does not reproduce"]
+    reasons = [] if verdict == "accept" else [f"{verdict}: segment 3 does not reproduce"]
     report: dict[str, Any] = {} if work is None else {"work": work}
     doc = make_attestation(
-        proof, reasons=reasons, challenge=job["challenge"], report=report, secret=who.secret
+        proof,
+        reasons=reasons,
+        challenge=job["challenge"],
+        report=report,
+        secret=who.secret,
+        unavailable=verdict == "unavailable",
     )
     return who.tx("proof.attest", {"job": 1, "attestation": doc})
 
@@ -208,13 +224,16 @@ def test_honest_flow_pays_node_verifiers_and_treasury_exactly(chain: Chain) -> N
     included = chain.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": doc}))
     assert chain.job()["status"] == "proved" and get_challenge(chain.state, 1) is None
     chain.block_mid_epoch()
-    # the seed is keccak(hash of the including block ‖ proof hash): every node gets the same
+    # the seed is keccak(beacon of the next block ‖ proof hash): every node gets the same
     challenge = get_challenge(chain.state, 1)
     assert challenge is not None
-    seed = compute_challenge_seed(included.block.header.hash_hex, compute_proof_hash(doc))
+    assert challenge["block"] == included.block.header.hash_hex
+    beacon = compute_beacon_output(chain.head)
+    seed = compute_challenge_seed(beacon, compute_proof_hash(doc))
     assert challenge["seed"] == "0x" + seed.hex()
     n = N_CHECKPOINTS - 1
-    q = get_param(chain.state, "market_challenge_q")
+    q = chain.job()["q"]
+    assert q == n  # 8 segments: a single faked one must be caught, so all are replayed
     assert challenge["segments"] == sorted(set(compute_challenge(seed, n, q)) | {n - 1})
     want = sorted({0} | set(challenge["segments"]) | {s + 1 for s in challenge["segments"]})
     assert get_required_openings(chain.state, 1) == want
@@ -224,11 +243,11 @@ def test_honest_flow_pays_node_verifiers_and_treasury_exactly(chain: Chain) -> N
     assert sorted(job["drawn"]) == sorted(v.address for v in vs)  # never the prover
     chain.block_mid_epoch(p.tx("proof.open", {"job": 1, "openings": openings(want)}))
     drawn = by_address(chain, chain.job()["drawn"])
-    chain.block_mid_epoch(attest(chain, drawn[0], work=1200))
+    chain.block_mid_epoch(attest(chain, drawn[0], work=10**9))  # an inflated report, ignored
     assert chain.job()["status"] == "opened"  # one of three is no majority yet
     balances = {a.address: get_balance(chain.state, a.address) for a in (p, *drawn)}
     treasury = get_pool(chain.state, "treasury")
-    chain.block_mid_epoch(attest(chain, drawn[1], work=1000))
+    chain.block_mid_epoch(attest(chain, drawn[1], work=1))
     job = chain.job()
     assert job["status"] == "accepted" and job["escrow"] == 0
     protocol = FEE * get_param(chain.state, "market_protocol_fee_ppm") // 1_000_000
@@ -242,7 +261,7 @@ def test_honest_flow_pays_node_verifiers_and_treasury_exactly(chain: Chain) -> N
     node = chain.node(p.address)
     assert node["locked"] == 0 and node["collateral"] == COLLATERAL
     assert node["reputation"] == 5_000 + get_param(chain.state, "market_reputation_gain")
-    assert node["proofs_ok"] == 1 and node["verified_work"] == 1000  # the smaller report
+    assert node["proofs_ok"] == 1 and node["verified_work"] == WORK  # the job's, not a report
     assert chain.state.get(f"epoch_work/{chain.epoch}") == {
         "demand": FEE,
         "compute": {p.address: 1000},
@@ -272,12 +291,13 @@ def test_verifiers_are_a_weighted_subset_never_the_prover_or_submitter(chain: Ch
     assert set(drawn) <= {v.address for v in vs}
 
 
-def test_exact_mode_draws_only_nodes_of_the_provers_class(chain: Chain) -> None:
+def test_exact_mode_draws_only_from_a_real_pool_of_the_provers_class(chain: Chain) -> None:
     s, p, vs, _ = roles(chain)
-    # re-register two verifiers with another environment class
+    # re-register two verifiers with another environment class: one node is left in the
+    # prover's class, which is no pool (market_min_class_pool = 3): no draw, refunded
     chain.block(
         *[
-            v.tx("node.register", {"gpu": "A100", "env": "cuda/8.0", "collateral": "0"})
+            v.tx("node.register", {"gpu": "A100", "env": OTHER_ENV, "collateral": "0"})
             for v in vs[:2]
         ]
     )
@@ -285,7 +305,9 @@ def test_exact_mode_draws_only_nodes_of_the_provers_class(chain: Chain) -> None:
     chain.block(p.tx("job.claim", {"job": 1}))
     chain.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": proof_doc(p)}))
     chain.block_mid_epoch()
-    assert chain.job()["drawn"] == [vs[2].address]
+    job = chain.job()
+    assert job["drawn"] == [] and job["status"] == "refunded"
+    assert job["settlement"]["reason"].startswith("no verifier pool for class " + ENV)
 
 
 def test_no_eligible_verifier_refunds_at_once(chain: Chain) -> None:
@@ -293,11 +315,11 @@ def test_no_eligible_verifier_refunds_at_once(chain: Chain) -> None:
     chain.block(submit(s))
     chain.block(p.tx("job.claim", {"job": 1}))
     before = get_balance(chain.state, s.address)
-    doc = proof_doc(p, env="cuda/9.0")  # nobody else is of this class
+    doc = proof_doc(p, env=OTHER_ENV)  # nobody else is of this class
     chain.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": doc}))
     chain.block_mid_epoch()
     job = chain.job()
-    assert job["status"] == "refunded" and job["settlement"]["reason"] == "no eligible verifier"
+    assert job["status"] == "refunded" and "no verifier pool" in job["settlement"]["reason"]
     assert get_balance(chain.state, s.address) == before + FEE
     assert chain.node(p.address)["locked"] == 0
     assert chain.node(p.address)["reputation"] == 5_000
@@ -632,7 +654,7 @@ def test_random_market_never_strands_escrow_or_collateral(chain: Chain, seed: in
                 proof,
                 reasons=[] if verdict == "accept" else ["replay: mismatch"],
                 challenge=job["challenge"],
-                report={"work": rng.randrange(1, 10_000)},
+                report={},
                 secret=v.secret,
             )
             return v, v.tx("proof.attest", {"job": jid, "attestation": doc})

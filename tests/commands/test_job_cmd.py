@@ -15,6 +15,7 @@ import pytest
 from nnet.encoding import UNIT
 from nnet.proof.spec import load_spec, parse_spec
 from nnet.store.cid import compute_cid
+from nnet.proof.envclass import measure_environment
 from nnet.tx import parse_tx
 from tests.conftest import RunCli
 
@@ -101,7 +102,7 @@ def test_submit_refuses_a_dataset_cid_that_does_not_match_its_bytes(
 def test_node_register_builds_the_right_tx(run_cli: RunCli, password: str) -> None:
     address = new_key(run_cli)
     r = run_cli(
-        "node", "register", "--gpu", "H100", "--env", "cuda/9.0/13.0/91900/2.11.0/t0",
+        "node", "register", "--gpu", "H100", "--env", "cuda/sm90/cuda-13.0/cudnn-91900/torch-2.11.0+cu130",
         "--collateral", "12.5", "--nonce", "1",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
@@ -110,14 +111,14 @@ def test_node_register_builds_the_right_tx(run_cli: RunCli, password: str) -> No
     assert (tx.type, tx.sender, tx.nonce) == ("node.register", address, 1)
     assert tx.body == {
         "gpu": "H100",
-        "env": "cuda/9.0/13.0/91900/2.11.0/t0",
+        "env": "cuda/sm90/cuda-13.0/cudnn-91900/torch-2.11.0+cu130",
         "collateral": str(125 * UNIT // 10),
     }
     # without --env: this machine's class, as `nnet train` records it
-    r = run_cli("node", "register", "--gpu", "cpu", "--nonce", "2")
+    r = run_cli("node", "register", "--gpu", "cpu", "--device", "cpu", "--nonce", "2")
     assert r.exit_code == 0, r.stderr
     env = parse_tx(json.loads(r.stdout)).body["env"]
-    assert env.split("/")[0] in ("cpu", "cuda") and env.endswith("/t1")
+    assert env == measure_environment("cpu", 1)["class"]
     assert run_cli("node", "withdraw", "1", "--nonce", "3").exit_code == 0
 
 
@@ -167,7 +168,7 @@ def test_submit_uploads_then_list_show_register_claim(
     assert run_cli("job", "list", "--status", "claimed", "--node", url, "--json").stdout == ""
     # bob registers as a node and claims it
     r = run_cli(
-        "node", "register", "--gpu", "H100", "--env", "cpu/test", "--collateral", "50",
+        "node", "register", "--gpu", "H100", "--collateral", "50",
         "--key", "bob", "--node", url, "--send", "--wait",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr

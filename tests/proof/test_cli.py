@@ -40,7 +40,9 @@ def test_train_prove_verify_in_process(run_cli, key: str, tiny_spec: Path, tmp_p
     assert r.exit_code == 0, r.stderr
     proof = json.loads(r.stdout)
     assert proof["prover"] == key and len(r.stdout) < 1200
-    r = run_cli("verify", "-", "--run", str(out), "--seed", "ab", input=r.stdout)
+    r = run_cli(
+        "verify", "-", "--run", str(out), "--spec", str(tiny_spec), "--seed", "ab", input=r.stdout
+    )
     assert r.exit_code == 0, r.stderr
     att = json.loads(r.stdout)
     assert att["verdict"] == "accept" and att["verifier"] == key
@@ -50,7 +52,7 @@ def test_train_prove_verify_in_process(run_cli, key: str, tiny_spec: Path, tmp_p
     bad = json.dumps(
         {**proof, "dataset": "bafkreide5semuafsnds3ugrvm6fbwuyw2ijpj43gwjdxemstjkfozi37hq"}
     )
-    r = run_cli("verify", "-", "--run", str(out), "-Q", "1", input=bad)
+    r = run_cli("verify", "-", "--run", str(out), "--spec", str(tiny_spec), "-Q", "1", input=bad)
     assert r.exit_code == 1
     att = json.loads(r.stdout)
     assert att["verdict"] == "reject"
@@ -71,7 +73,11 @@ def test_usage_errors(run_cli, key: str, write_spec: WriteSpec, tmp_path: Path) 
     r = run_cli("verify", "-", "--run", str(tmp_path), input="not json")
     assert r.exit_code == 2
     r = run_cli("verify", "-", "--run", str(tmp_path), input='{"kind": "nnet.proof"}')
-    assert r.exit_code == 2 and "proof lacks" in r.stderr
+    assert r.exit_code == 2 and "job of record" in r.stderr and "--spec" in r.stderr
+    r = run_cli(
+        "verify", "-", "--run", str(tmp_path), "--spec", str(bad), input='{"kind": "nnet.proof"}'
+    )
+    assert r.exit_code == 2
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -108,7 +114,7 @@ def test_ctrl_c_leaves_a_resumable_run(
         text=True,
     )
     deadline = time.monotonic() + 60
-    leaves = out / "leaves.txt"
+    leaves = out / "trace.jsonl"
     while time.monotonic() < deadline and not (
         leaves.exists() and leaves.read_text().count("\n") >= 3
     ):
@@ -121,7 +127,7 @@ def test_ctrl_c_leaves_a_resumable_run(
     assert "--resume" in err
     assert not RunDir(out).read_manifest()["complete"]
     # the interrupt wrote the latest checkpoint, though the retention tier would not keep it
-    latest = len(RunDir(out).read_leaves()) - 1
+    latest = len(RunDir(out).read_trace()) - 1
     assert latest >= 2 and RunDir(out).checkpoint_path(latest).exists()
     r = subprocess.run(
         [*NNET, "train", str(spec), "-o", str(out), "--resume", "-q"],
@@ -132,7 +138,7 @@ def test_ctrl_c_leaves_a_resumable_run(
     )
     assert r.returncode == 0, r.stderr
     train(load_spec(spec), tmp_path / "straight")
-    assert RunDir(out).read_leaves() == RunDir(tmp_path / "straight").read_leaves()
+    assert RunDir(out).read_trace() == RunDir(tmp_path / "straight").read_trace()
     assert (
         RunDir(out).read_manifest()["final"]
         == RunDir(tmp_path / "straight").read_manifest()["final"]
@@ -146,7 +152,10 @@ def test_mnist_example_pipe_accepts_with_real_accuracy(
     """The issue's done-when line, as a shell runs it."""
     run = tmp_path / "run"
     example = REPO / "examples" / "mnist.toml"
-    line = f"nnet train {example} -o {run} -q && nnet prove {run} | nnet verify - --run {run}"
+    line = (
+        f"nnet train {example} -o {run} -q && "
+        f"nnet prove {run} | nnet verify - --run {run} --spec {example}"
+    )
     bindir = str(Path(sys.executable).parent)
     env = {**_env(nnet_home), "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
     r = subprocess.run(

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from nnet.errors import UsageError, VerificationFailed
-from nnet.proof.checkpoint import compute_tensors_hash
+from nnet.proof.checkpoint import CheckpointHash, hash_checkpoint, write_checkpoint
 from nnet.proof.commitment import make_proof
 from nnet.proof.data import load_dataset
-from nnet.proof.replay import open_checkpoint
+from nnet.proof.replay import load_run_checkpoints, open_checkpoint
 from nnet.proof.rundir import RunDir
 from nnet.proof.spec import load_spec
 from nnet.proof.trainer import TrainOptions, prepare_spec, train
@@ -23,9 +23,9 @@ from .conftest import PROVER_SECRET, WriteSpec
 
 def test_same_spec_same_checkpoints(tmp_path: Path, tiny_spec: Path, honest_run: RunDir) -> None:
     again = train(load_spec(tiny_spec), tmp_path / "again")
-    assert RunDir(tmp_path / "again").read_leaves() == honest_run.read_leaves()
+    assert RunDir(tmp_path / "again").read_trace() == honest_run.read_trace()
     assert again["final"] == honest_run.read_manifest()["final"]
-    assert len(honest_run.read_leaves()) == 7  # init + 6 segments
+    assert len(honest_run.read_trace()) == 7  # init + 6 segments
     assert float(again["metrics"]["heldout_accuracy"]) > 0.5  # it learned (3 classes)
 
 
@@ -43,7 +43,7 @@ def test_interrupt_then_resume_is_bit_identical(
         train(spec, tmp_path / "r")
     assert "--resume" in refused.value.one_line()
     train(spec, tmp_path / "r", TrainOptions(resume=True))
-    assert run.read_leaves() == honest_run.read_leaves()
+    assert run.read_trace() == honest_run.read_trace()
     assert run.read_manifest()["final"] == honest_run.read_manifest()["final"]
 
 
@@ -57,7 +57,7 @@ def test_resume_after_an_interrupt_before_the_first_checkpoint_starts_over(
     for f in (run.root / "ckpt").glob("*.safetensors"):  # as if stopped before any checkpoint
         f.unlink()
     train(spec, tmp_path / "r", TrainOptions(resume=True))
-    assert run.read_leaves() == honest_run.read_leaves()
+    assert run.read_trace() == honest_run.read_trace()
     assert run.read_manifest()["final"] == honest_run.read_manifest()["final"]
 
 
@@ -80,13 +80,21 @@ def test_retention_keeps_tiers_and_regenerates_exactly(
     data = load_dataset(spec)
     tensors, steps = open_checkpoint(run, spec, data, 3)
     assert steps == 30
-    assert compute_tensors_hash(tensors) == run.read_leaves()[3]
+    entry = run.read_trace()[3]
+    assert hash_checkpoint(tensors) == CheckpointHash(entry.weights, entry.state)
     # retention changes what is on disk, never what is committed
-    assert run.read_leaves() == honest_run.read_leaves()
+    assert run.read_trace() == honest_run.read_trace()
     proof = make_proof(run, PROVER_SECRET)
-    verdict = verify_proof(proof, run, VerifyOptions(seed=b"s"))
+    options = VerifyOptions(spec=spec, seed=b"s", q=6)
+    verdict = verify_proof(proof, run, options)
+    # a verifier never regenerates what the prover did not open: that is the prover's work
+    assert not verdict.accept
+    assert {r.split(":")[0] for r in verdict.reasons} == {"opening"}, verdict.reasons
+    missing = [i for i in range(7) if not run.checkpoint_path(i).exists()]
+    for i, tensors in zip(missing, load_run_checkpoints(run, missing), strict=True):
+        write_checkpoint(run.checkpoint_path(i), tensors, {})  # the prover opens them
+    verdict = verify_proof(proof, run, options)
     assert verdict.accept, verdict.reasons
-    assert verdict.regenerated_steps > 0
 
 
 def test_refuses_wrong_dataset_cid(write_spec: WriteSpec, tmp_path: Path) -> None:
@@ -153,7 +161,8 @@ def test_model_zoo_trains_and_verifies(
     spec = load_spec(doc)
     m = train(spec, tmp_path / name)
     run = RunDir(tmp_path / name)
-    verdict = verify_proof(make_proof(run, PROVER_SECRET), run, VerifyOptions(seed=b"z"))
+    options = VerifyOptions(spec=run.read_spec(), seed=b"z")
+    verdict = verify_proof(make_proof(run, PROVER_SECRET), run, options)
     assert verdict.accept, verdict.reasons
     assert verdict.replayed_steps == 20
     assert m["metrics"]["heldout_n"] > 0
