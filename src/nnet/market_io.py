@@ -102,12 +102,13 @@ def wait_for_challenge(
                 f"job {job_id} has no proof yet, so no challenge",
                 hint=f"submit it first: nnet prove RUN --job {job_id} --send --wait",
             )
-        if job.get("status") != "proved":
+        if job.get("status") not in ("proved", "drawn"):
             raise NnetError(f"job {job_id} is {job.get('status')}; there is no challenge to answer")
         if time.monotonic() > deadline:
             raise NnetError(
                 f"job {job_id} has no challenge after {timeout_s:.0f} s",
-                hint="is the node producing blocks? check `nnet status`",
+                hint="the drawn verifiers must each add their randomness first "
+                "(`nnet verify ID --send`); is the node producing blocks? check `nnet status`",
             )
         time.sleep(0.2)
 

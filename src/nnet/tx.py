@@ -82,6 +82,14 @@ def _hex32(value: object, name: str) -> str:
     return str(value).lower()
 
 
+def _hexbytes(length: int) -> FieldCheck:
+    def check(value: object, name: str) -> str:
+        hex_to_bytes(value, name, length)
+        return str(value).lower()
+
+    return check
+
+
 def _choice(*options: str) -> FieldCheck:
     def check(value: object, name: str) -> str:
         if value not in options:
@@ -180,6 +188,8 @@ BODY_SCHEMAS: dict[str, Schema] = {
     "job.claim": Schema({"job": _uint}),
     "job.cancel": Schema({"job": _uint}),
     "proof.submit": Schema({"job": _uint, "proof": _json_object}),
+    # a drawn verifier's share of the challenge randomness: its VRF over (job, proof hash)
+    "proof.seed": Schema({"job": _uint, "key": _hexbytes(33), "vrf": _hexbytes(81)}),
     "proof.open": Schema({"job": _uint, "openings": _openings}),
     "proof.attest": Schema({"job": _uint, "attestation": _json_object}),
 }

@@ -21,6 +21,7 @@ from nnet.chain.market import (
     compute_proof_hash,
     get_challenge,
     get_required_openings,
+    make_contribution,
 )
 from nnet.chain.params import get_param
 from nnet.crypto import keccak256
@@ -57,6 +58,13 @@ SPEC_CID = compute_cid(b"spec toml")
 N_CHECKPOINTS = 9
 LEAVES = [keccak256(f"leaf {i}".encode()) for i in range(N_CHECKPOINTS)]
 WORK = 1000  # steps x batch size, declared at job.submit
+
+
+def job_leaves(job_id: int) -> list[bytes]:
+    """The committed leaves of job `job_id` (every run has its own root: a root is paid once)."""
+    if job_id == 1:
+        return LEAVES
+    return [keccak256(f"job {job_id} leaf {i}".encode()) for i in range(N_CHECKPOINTS)]
 
 
 class Chain(ReplicatedChain):
@@ -149,8 +157,8 @@ def proof_doc(prover: Account, job_id: int = 1, **over: Any) -> dict[str, Any]:
         "job": str(job_id),
         "spec": SPEC_HASH,
         "dataset": DATASET,
-        "init": "0x" + LEAVES[0].hex(),
-        "root": "0x" + compute_merkle_root(LEAVES).hex(),
+        "init": "0x" + job_leaves(job_id)[0].hex(),
+        "root": "0x" + compute_merkle_root(job_leaves(job_id)).hex(),
         "checkpoints": N_CHECKPOINTS,
         "trace": compute_cid(b"trace"),
         "final": "0x" + keccak256(b"final").hex(),
@@ -192,6 +200,15 @@ def attest(c: Chain, who: Account, verdict: str = "accept", work: int | None = N
     return who.tx("proof.attest", {"job": 1, "attestation": doc})
 
 
+def contribute(c: Chain, job_id: int = 1) -> None:
+    """Every drawn verifier adds its randomness (proof.seed); the last one fixes the challenge."""
+    job = c.job(job_id)
+    proof_hash = c.state.get(f"proof/{job_id}")["hash"]
+    for v in by_address(c, job["drawn"]):
+        body = {"job": job_id, **make_contribution(v.secret, job_id, proof_hash)}
+        c.block_mid_epoch(v.tx("proof.seed", body))
+
+
 def by_address(c: Chain, addresses: list[str]) -> list[Account]:
     users = {u.address: u for u in c.net.users}
     return [users[a] for a in addresses]
@@ -203,7 +220,8 @@ def to_opened(c: Chain, verifiers: int = 3) -> tuple[Account, Account, list[Acco
     c.block(submit(s, verifiers=verifiers))
     c.block(p.tx("job.claim", {"job": 1}))
     c.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": proof_doc(p)}))
-    c.block_mid_epoch()  # the challenge is fixed at the start of this block
+    c.block_mid_epoch()  # the verifiers are drawn at the start of this block
+    contribute(c)  # ... and the challenge is fixed once each has added its randomness
     c.block_mid_epoch(
         p.tx("proof.open", {"job": 1, "openings": openings(c.job()["challenge"]["openings"])})
     )
@@ -224,12 +242,20 @@ def test_honest_flow_pays_node_verifiers_and_treasury_exactly(chain: Chain) -> N
     included = chain.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": doc}))
     assert chain.job()["status"] == "proved" and get_challenge(chain.state, 1) is None
     chain.block_mid_epoch()
-    # the seed is keccak(beacon of the next block ‖ proof hash): every node gets the same
+    # the verifiers are drawn by keccak(beacon of the next block ‖ proof hash) ...
+    job = chain.job()
+    assert job["status"] == "drawn" and get_challenge(chain.state, 1) is None
+    beacon = compute_beacon_output(chain.head)
+    draw_seed = keccak256(beacon + bytes.fromhex(compute_proof_hash(doc)[2:]))
+    assert job["draw_seed"] == "0x" + draw_seed.hex()
+    assert included.block.header.height + 1 == chain.head.height
+    # ... and the challenge is fixed once every one of them has added its own VRF randomness
+    contribute(chain)
     challenge = get_challenge(chain.state, 1)
     assert challenge is not None
-    assert challenge["block"] == included.block.header.hash_hex
-    beacon = compute_beacon_output(chain.head)
-    seed = compute_challenge_seed(beacon, compute_proof_hash(doc))
+    given = chain.job()["contributions"]
+    parts = [bytes.fromhex(given[v][2:]) for v in chain.job()["drawn"]]
+    seed = compute_challenge_seed(draw_seed, parts)
     assert challenge["seed"] == "0x" + seed.hex()
     n = N_CHECKPOINTS - 1
     q = chain.job()["q"]
@@ -456,6 +482,9 @@ def test_openings_must_match_the_challenge_and_the_root(chain: Chain) -> None:
     chain.block(p.tx("job.claim", {"job": 1}))
     chain.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": proof_doc(p)}))
     chain.block_mid_epoch()
+    early = p.tx("proof.open", {"job": 1, "openings": openings([0])})
+    assert chain.refused(p, early)[0] == "not_challenged"  # the verifiers have not all spoken
+    contribute(chain)
     want = chain.job()["challenge"]["openings"]
     short = p.tx("proof.open", {"job": 1, "openings": openings(want[:-1])})
     assert chain.refused(p, short)[0] == "bad_opening"
@@ -566,6 +595,7 @@ def test_no_openings_by_the_deadline_is_a_rejection(chain: Chain) -> None:
     chain.block(p.tx("job.claim", {"job": 1}))
     chain.block_mid_epoch(p.tx("proof.submit", {"job": 1, "proof": proof_doc(p)}))
     chain.block_mid_epoch()
+    contribute(chain)
     before = get_balance(chain.state, s.address)
     chain.until_epoch_end(chain.job()["open_deadline"])
     job = chain.job()
@@ -642,20 +672,26 @@ def test_random_market_never_strands_escrow_or_collateral(chain: Chain, seed: in
             return assignee, assignee.tx(
                 "proof.submit", {"job": jid, "proof": proof_doc(assignee, jid)}
             )
-        if status == "challenged" and assignee is not None and rng.random() < 0.7:
-            return assignee, assignee.tx(
-                "proof.open", {"job": jid, "openings": openings(job["challenge"]["openings"])}
+        if status == "drawn" and rng.random() < 0.8:
+            v = rng.choice(by_address(chain, job["drawn"]))
+            proof_hash = chain.state.get(f"proof/{jid}")["hash"]
+            return v, v.tx(
+                "proof.seed", {"job": jid, **make_contribution(v.secret, jid, proof_hash)}
             )
+        if status == "challenged" and assignee is not None and rng.random() < 0.7:
+            wanted = openings(job["challenge"]["openings"], job_leaves(jid))
+            return assignee, assignee.tx("proof.open", {"job": jid, "openings": wanted})
         if status == "opened" and rng.random() < 0.8:
             v = rng.choice(by_address(chain, job["drawn"]))
             proof = chain.state.get(f"proof/{jid}")["doc"]
-            verdict = rng.choice(["accept", "accept", "reject"])
+            verdict = rng.choice(["accept", "accept", "reject", "unavailable"])
             doc = make_attestation(
                 proof,
-                reasons=[] if verdict == "accept" else ["replay: mismatch"],
+                reasons=[] if verdict == "accept" else [f"{verdict}: mismatch"],
                 challenge=job["challenge"],
                 report={},
                 secret=v.secret,
+                unavailable=verdict == "unavailable",
             )
             return v, v.tx("proof.attest", {"job": jid, "attestation": doc})
         return None

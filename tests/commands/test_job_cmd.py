@@ -13,11 +13,13 @@ import httpx
 import pytest
 
 from nnet.encoding import UNIT
+from nnet.proof.envclass import measure_environment
 from nnet.proof.spec import load_spec, parse_spec
 from nnet.store.cid import compute_cid
-from nnet.proof.envclass import measure_environment
 from nnet.tx import parse_tx
 from tests.conftest import RunCli
+
+GPU_ENV = "cuda/sm90/cuda-13.0/cudnn-91900/torch-2.11.0+cu130"
 
 SPEC = """
 [job]
@@ -102,8 +104,8 @@ def test_submit_refuses_a_dataset_cid_that_does_not_match_its_bytes(
 def test_node_register_builds_the_right_tx(run_cli: RunCli, password: str) -> None:
     address = new_key(run_cli)
     r = run_cli(
-        "node", "register", "--gpu", "H100", "--env", "cuda/sm90/cuda-13.0/cudnn-91900/torch-2.11.0+cu130",
-        "--collateral", "12.5", "--nonce", "1",
+        "node", "register", "--gpu", "H100", "--env", GPU_ENV, "--collateral", "12.5",
+        "--nonce", "1",
     )  # fmt: skip
     assert r.exit_code == 0, r.stderr
     tx = parse_tx(json.loads(r.stdout))
@@ -111,7 +113,7 @@ def test_node_register_builds_the_right_tx(run_cli: RunCli, password: str) -> No
     assert (tx.type, tx.sender, tx.nonce) == ("node.register", address, 1)
     assert tx.body == {
         "gpu": "H100",
-        "env": "cuda/sm90/cuda-13.0/cudnn-91900/torch-2.11.0+cu130",
+        "env": GPU_ENV,
         "collateral": str(125 * UNIT // 10),
     }
     # without --env: this machine's class, as `nnet train` records it

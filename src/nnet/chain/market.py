@@ -79,8 +79,8 @@ from __future__ import annotations
 from typing import Any
 
 from nnet.chain.accounts import StateLike, decrease_balance, get_balance, increase_balance
+from nnet.chain.market_challenge import compute_challenge_seed, make_contribution
 from nnet.chain.market_proof import (
-    compute_challenge_seed,
     compute_proof_hash,
     draw_verifiers,
     get_proof,
@@ -89,6 +89,7 @@ from nnet.chain.market_proof import (
     process_market_begin_block,
     process_proof_attest,
     process_proof_open,
+    process_proof_seed,
     process_proof_submit,
 )
 from nnet.chain.market_settle import (
@@ -116,6 +117,7 @@ __all__ = [
     "get_challenge",
     "get_proof",
     "get_required_openings",
+    "make_contribution",
     "process_job_cancel",
     "process_job_claim",
     "process_job_submit",
@@ -124,6 +126,7 @@ __all__ = [
     "process_node_withdraw",
     "process_proof_attest",
     "process_proof_open",
+    "process_proof_seed",
     "process_proof_submit",
 ]
 

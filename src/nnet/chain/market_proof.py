@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from nnet.chain.accounts import StateLike, get_stake
+from nnet.chain.market_challenge import record_contribution
 from nnet.chain.market_settle import (
     NODES_KEY,
     get_job,
@@ -22,13 +23,11 @@ from nnet.chain.params import get_param
 from nnet.crypto import keccak256
 from nnet.encoding import canonical_json, hex_to_bytes
 from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
-from nnet.proof.challenge import compute_challenge
 from nnet.proof.document import verify_document
 from nnet.proof.merkle import is_valid_merkle_path
 from nnet.proof.shape import check_proof_shape
 
 __all__ = [
-    "compute_challenge_seed",
     "compute_proof_hash",
     "draw_verifiers",
     "get_proof",
@@ -37,6 +36,7 @@ __all__ = [
     "process_market_begin_block",
     "process_proof_attest",
     "process_proof_open",
+    "process_proof_seed",
     "process_proof_submit",
     "root_key",
     "select_verifier_pool",
@@ -63,13 +63,6 @@ Event = dict[str, Any]
 def compute_proof_hash(doc: dict[str, Any]) -> str:
     """0x + keccak256(JCS(proof with its sig)): how an attestation names the proof."""
     return "0x" + keccak256(canonical_json(doc)).hex()
-
-
-def compute_challenge_seed(beacon: bytes, proof_hash: str) -> bytes:
-    """keccak256(beacon ‖ proof hash): the beacon of the block after the proof's (a unique VRF
-    output of its proposer over the height and the previous beacon, chain/block.py), so neither
-    the prover nor the sequencer can grind it by trying blocks."""
-    return keccak256(beacon + hex_to_bytes(proof_hash, "proof hash", 32))
 
 
 def get_proof(state: StateLike, job_id: int) -> dict[str, Any] | None:
@@ -232,40 +225,32 @@ def process_market_begin_block(state: StateLike, ctx: Any) -> list[Event]:
         if job is None or record is None or job["status"] != "proved":
             continue
         doc = record["doc"]
-        seed = compute_challenge_seed(ctx.beacon, record["hash"])
-        n = int(doc["checkpoints"]) - 1
-        q = int(job["q"])
-        segments = sorted(set(compute_challenge(seed, n, q)) | {n - 1})
-        openings = sorted({0, *segments, *(s + 1 for s in segments)})
-        job["challenge"] = {
-            "seed": "0x" + seed.hex(),
-            "block": ctx.prev_hash,
-            "beacon": "0x" + ctx.beacon.hex(),
-            "q": q,
-            "segments": segments,
-            "of": n,
-            "openings": openings,
-        }
-        job["drawn"] = draw_verifiers(state, job, doc, seed)
+        draw_seed = keccak256(ctx.beacon + hex_to_bytes(record["hash"], "proof hash", 32))
+        job["draw_seed"] = "0x" + draw_seed.hex()
+        job["draw_beacon"] = "0x" + ctx.beacon.hex()
+        job["drawn"] = draw_verifiers(state, job, doc, draw_seed)
         if not job["drawn"]:
             _, why = select_verifier_pool(state, job, doc)
             reason = why if why.startswith("no verifier pool") else "no eligible verifier"
             events += settle_job(state, job, "refunded", reason, height=ctx.height, epoch=ctx.epoch)
             continue
-        job["status"] = "challenged"
-        job["open_deadline"] = ctx.epoch + get_param(state, "market_open_epochs")
+        # the segments are fixed once every drawn verifier adds its randomness (proof.seed)
+        job["status"] = "drawn"
+        job["contributions"] = {}
+        job["seed_deadline"] = ctx.epoch + get_param(state, "market_open_epochs")
         put_job(state, job)
-        schedule_job(state, job["open_deadline"], job["id"])
-        events.append(
-            {
-                "type": "proof.challenged",
-                "job": job["id"],
-                "segments": segments,
-                "verifiers": job["drawn"],
-            }
-        )
+        schedule_job(state, job["seed_deadline"], job["id"])
+        events.append({"type": "proof.drawn", "job": job["id"], "verifiers": job["drawn"]})
     state.put(PENDING_KEY, None)
     return events
+
+
+def process_proof_seed(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+    job = need_job(state, int(tx.body["job"]))
+    record = get_proof(state, job["id"])
+    if record is None:
+        raise InvalidTx(f"job {job['id']} has no proof", code="not_drawn_status")
+    return record_contribution(state, job, tx, ctx, record["hash"])
 
 
 def process_proof_open(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
@@ -276,8 +261,8 @@ def process_proof_open(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
         )
     if job["status"] != "challenged":
         why = (
-            "its challenge is fixed in the block after the proof"
-            if job["status"] == "proved"
+            "its challenge is fixed once every drawn verifier has added its randomness"
+            if job["status"] in ("proved", "drawn")
             else ""
         )
         raise InvalidTx(

@@ -326,6 +326,13 @@ def _process_due_job(state: StateLike, job: dict[str, Any], epoch: int) -> None:
             _reopen_after_miss(state, job, epoch)
         else:
             settle("expired", "no proof by the proof deadline", miss_slash=True)
+    elif status == "drawn" and job["seed_deadline"] == epoch:
+        given = job.get("contributions") or {}
+        absent = [v for v in job["drawn"] if v not in given]
+        penalty = get_param(state, "market_miss_reputation_penalty")
+        for v in absent:
+            _change_reputation(state, v, -penalty)
+        settle("refunded", f"{len(absent)} drawn verifiers gave no challenge randomness in time")
     elif status == "challenged" and job["open_deadline"] == epoch:
         settle("rejected", "no openings by the opening deadline")
     elif status == "opened" and job["attest_deadline"] == epoch:

@@ -241,6 +241,7 @@ TX_PROCESSORS: dict[str, Processor] = {
     "job.claim": market.process_job_claim,
     "job.cancel": market.process_job_cancel,
     "proof.submit": market.process_proof_submit,
+    "proof.seed": market.process_proof_seed,
     "proof.open": market.process_proof_open,
     "proof.attest": market.process_proof_attest,
 }

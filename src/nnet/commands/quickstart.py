@@ -210,8 +210,26 @@ def _train_and_prove(tour: Any, job: int, prover: str, *, forge: bool = False) -
     if forge:
         _forge(tour, run)
     tour.json("prove", str(run), "--job", str(job), "--send", "--wait", key=prover)
+    _contribute_all(tour, job)
     tour.json("prove", str(run), "--job", str(job), "--open", "--send", "--wait", key=prover)
     return run
+
+
+def _contribute_all(tour: Any, job: int) -> None:
+    """The drawn verifiers each add their randomness; only then is the challenge fixed."""
+
+    def drawn() -> Any:
+        view = tour.json("job", "show", str(job), "--json", quiet=True)
+        return view if view.get("drawn") else None
+
+    view = tour.wait_for(f"job {job}'s verifiers to be drawn", drawn, timeout_s=60)
+    tour.say(
+        f"  drawn verifiers: {', '.join(view['drawn'])}; each adds its own randomness (a VRF "
+        "output nobody else can compute) before the challenge is fixed"
+    )
+    names = {v: k for k, v in tour.addresses.items()}
+    for verifier in view["drawn"]:
+        tour.run("verify", str(job), "--send", "--wait", key=names[verifier])
 
 
 def _forge(tour: Any, run: Path) -> None:

@@ -87,8 +87,10 @@ def verify(
     randomly challenged segments (chosen after reading the proof) and compare. Prints a signed
     attestation; exit 0 accept, 1 reject (every reason on stderr and in the attestation).
 
-    On chain, give a job id instead of a proof: the proof, the challenge fixed by the chain and
-    the prover's openings come from the node, and `--send` submits the attestation (proof.attest).
+    On chain, give a job id instead of a proof. A drawn verifier runs it twice: first, while the
+    job awaits its verifiers, `--send` adds this key's share of the challenge randomness
+    (proof.seed); then, once the prover has opened the challenged checkpoints, it replays them and
+    `--send` submits the signed attestation (proof.attest).
 
     Offline, the job of record is --spec FILE (or --spec-hash, checked against the run's
     job.toml): a proof is never judged against a spec its prover wrote.
@@ -212,6 +214,8 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
     me, secret = unlock(opts.key, opts.password_file)
     with NodeClient(resolve("node", opts.node) or "", timeout=600.0) as client:
         job = client.get(f"/jobs/{job_id}")
+        if _contribute(job, me, secret, opts):
+            return
         deadline = time.monotonic() + 120
         while not job.get("openings") and job.get("status") in ("claimed", "proved"):
             if time.monotonic() > deadline:
@@ -250,6 +254,39 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
     else:
         emit_line(attestation)
     conclude(verdict)
+
+
+def _contribute(job: dict[str, Any], me: str, secret: bytes, opts: TxOptions) -> bool:
+    """While the job awaits its drawn verifiers' randomness, give ours (proof.seed): True when
+    that was the step to take now (the attestation comes after the prover's openings)."""
+    if job.get("status") != "drawn":
+        return False
+    drawn, given = job.get("drawn") or [], job.get("contributions") or {}
+    if me not in drawn:
+        raise UsageError(
+            f"job {job['id']} awaits its drawn verifiers' randomness; {me} was not drawn",
+            hint=f"drawn: {', '.join(drawn)}",
+        )
+    if me in given:
+        raise UsageError(
+            f"job {job['id']}: your randomness is in; waiting for "
+            f"{len(drawn) - len(given)} other verifiers, then for the prover's openings",
+            hint=f"run `nnet verify {job['id']} --send` again once the job is opened",
+        )
+    if not opts.send:
+        raise UsageError(
+            f"job {job['id']} awaits your share of the challenge randomness",
+            hint=f"nnet verify {job['id']} --send (then again after the prover opens)",
+        )
+    from nnet.chain.market import compute_proof_hash, make_contribution
+
+    body = make_contribution(secret, int(job["id"]), compute_proof_hash(job["proof"]))
+    issue("proof.seed", {"job": int(job["id"]), **body}, opts)
+    note(
+        f"job {job['id']}: your share of the challenge randomness is sent; once the prover "
+        f"opens, run `nnet verify {job['id']} --send` again to replay and attest"
+    )
+    return True
 
 
 def _check_job_record(job: dict[str, Any], spec: Any) -> None:
