@@ -1,8 +1,9 @@
 """The training marketplace on chain: nodes, jobs, proofs, challenges, verifiers, attestations.
 
 Files: this module (the rules, reads, node and job transactions), market_proof.py (proof.submit,
-the begin-block challenge and verifier draw, proof.open, proof.attest; re-exported here) and
-market_settle.py (payouts, the deadline epoch step).
+the begin-block verifier draw and pools, proof.seed, proof.open, proof.attest; re-exported here),
+market_challenge.py (the challenge randomness) and market_settle.py (payouts, the deadline step).
+Why each rule defends what it does, and what an attacker can still do: docs/pol.md.
 
 Lifecycle of a job (statuses; every deadline is an epoch number, a transaction is on time while
 the block's epoch ≤ the deadline, and the epoch-end step of the deadline epoch applies the outcome
@@ -13,65 +14,63 @@ in the right column, so no escrow is ever stuck; docs/marketplace.md has the wal
 | open       | job.submit (fee escrowed)     | job.claim / job.cancel  | expired, refund         |
 | claimed    | job.claim (collateral locked) | proof.submit            | reopened or expired,    |
 |            |                               |                         | small slash             |
-| proved     | proof.submit                  | challenge, next block   | (lasts one block)       |
-| challenged | begin of the next block       | proof.open              | rejected (slashed)      |
+| proved     | proof.submit                  | verifier draw, next blk | (lasts one block)       |
+| drawn      | begin of the next block       | proof.seed by each      | refunded (no seed)      |
+| challenged | the last proof.seed           | proof.open              | rejected (slashed)      |
 | opened     | proof.open                    | proof.attest to quorum  | majority of attesters   |
 
 accepted / rejected / refunded / expired / cancelled are final (settle_job, market_settle.py).
 
 Rules, and why:
 - node.register locks `collateral` from the balance into `node/<addr>`; registering again adds
-  collateral and updates gpu/env. node.withdraw returns free (unlocked) collateral, so collateral
-  is never stuck either (a small addition to the v1 type list for exactly that reason).
+  collateral and updates gpu/env. `env` must be a canonical environment class (proof/envclass.py),
+  never free text a Sybil could make its own. node.withdraw returns free (unlocked) collateral.
+- job.submit declares, besides the spec hash and CIDs, the job's checkpoint count, mode and work
+  (steps × batch size): the chain sizes the challenge from them (q = the least Q detecting
+  market_detection_ppm of runs faking market_faked_ppm of their compute, econ/soundness.py, at
+  least market_challenge_q, at most N) and counts the work when the job is accepted; verifiers
+  check them against the spec, which the spec hash binds.
 - job.claim needs free collateral ≥ max(fee × market_job_collateral_ppm, market_min_job_collateral)
-  and locks it for the job. A submitter may not claim its own job (self-dealing would turn the
-  job fee, minus protocol and verifier shares, into verified work and GPU rewards).
+  (≥ the fee: the soundness floor) and locks it for the job. A submitter may not claim its own job.
 - job.cancel: the submitter, while the job is open, or once its proof deadline has passed.
-- proof.submit: the assignee, on time; the document's signature recovers to the sender, and its
-  "job", "spec" and "dataset" equal the job's id, spec_hash and dataset_cid ("proof for another
-  job" otherwise).
-- Challenge: seed = keccak256(hash of the block that included the proof ‖ proof hash), where the
-  proof hash is keccak256(JCS(proof document with its sig)) exactly as make_attestation names it.
-  The including block's hash is known only once that block is sealed, so the seed is fixed at the
-  start of the next block (`process_market_begin_block`, called by build_block and
-  process_block before any transaction): the prover cannot choose it, every node computes the same.
-  Segments = compute_challenge(seed, checkpoints − 1, market_challenge_q) ∪ {last segment}, the
-  very set `verify_proof` replays for that seed and Q (it always adds the last segment, for the
-  final-model check). With Q = 4 segments of N and a fraction f faked, P(caught) = 1 − (1 − f)^Q:
-  34 % at f = 10 %, 76 % at f = 30 %, 94 % at f = 50 %; so the default slash is the whole job
-  collateral (POL.md: collateral ≥ cost / Q makes faking lose in expectation); raise Q for
-  mainnet-sized jobs (44 gives 99 % at f = 10 %).
-- Openings: for every challenged segment s the checkpoints s and s+1, and checkpoint 0 (the init
-  check). A leaf of the Merkle tree is the checkpoint's tensor hash (proof/checkpoint.py: sha256
-  over the tensors), not the file's sha256, so it cannot be derived from the blob CID: each
-  opening carries both "hash" (checked here against the root with its path) and "cid" (where the
-  verifier fetches the file; it checks cid ↔ bytes ↔ hash off chain, and a mismatch is a
-  rejection reason).
-- Verifiers: drawn in the same step from the same seed, `verifiers` of them without replacement
-  among registered nodes other than the prover and the submitter, and for an exact-mode proof
-  only nodes registered with the prover's environment class (POL.md: bitwise replay needs the same
-  class). Weight = (bonded stake + node collateral) × (1 + reputation); candidates sorted by
-  address, each pick a keccak256(seed ‖ "verifiers" ‖ counter) draw by rejection (no modulo bias).
-  Fewer eligible nodes than asked: all of them. None: the job is refunded at once (nothing can
-  verify it; the prover's collateral is unlocked, reputation unchanged).
+- proof.submit: the assignee, on time; the document passes proof/shape.py (as every verifier
+  checks it), its signature recovers to the sender, and its job, spec, dataset, checkpoints and
+  mode equal the job's ("proof for another job" otherwise). Its Merkle root must never have been
+  proved before (`proof_root/<root>`): one run, one payment.
+- Verifier draw, at the start of the next block: draw_seed = keccak256(this block's beacon ‖ proof
+  hash), the beacon being the proposer's unique VRF output (chain/block.py), the proof hash
+  keccak256(JCS(proof with its sig)) as attestations name it. `verifiers` of them, without
+  replacement, weight (bonded stake + node collateral) × (1 + reputation), candidates sorted by
+  address, each pick a keccak256(seed ‖ "verifiers" ‖ counter) draw by rejection; never the prover
+  or the submitter. Tolerance mode: every class. Exact mode: the prover's class only, and only if
+  it is a real pool (market_min_class_pool nodes with market_min_class_pool_ppm of all eligible
+  weight); otherwise, or with nobody eligible, the job is refunded at once.
+- proof.seed: each drawn verifier's VRF over (job, proof hash), once, by the seed deadline. The
+  last fixes the challenge: seed = keccak256(draw_seed ‖ contributions in drawn order), segments =
+  compute_challenge(seed, N, q) ∪ {last segment}, the very set `verify_proof` replays for that seed
+  and q. A missing contribution at the deadline refunds (a censoring sequencer can delay, not
+  choose) and costs the absent verifiers market_miss_reputation_penalty.
+- Openings: for every challenged segment s the checkpoints s and s+1, and checkpoint 0. A leaf is
+  keccak256 of the checkpoint's trace entry (proof/trace.py), checked here against the root with
+  its path; the blob at "cid" is checked by the verifier against the entry, off chain.
 - proof.attest: only drawn verifiers, once each, after the openings and on time; the document is
-  signed by the sender, names the stored proof's hash and the chain's challenge seed. A verdict
-  held by a majority of the drawn verifiers settles the job at once; at the deadline, the majority
-  of those who attested decides (a tie or nobody: refunded), and drawn verifiers who did not
-  attest lose market_miss_reputation_penalty.
-- Verified work (C_g) of an accepted job = the smallest integer "work" reported by an accepting
-  verifier (the verifier computes steps × batch_size from the spec of record, which the spec hash
-  binds; the smallest, so a single honest verifier caps an inflated figure); 0 when none reports
-  it. The fee counts as demand (D_ai). Both go to `epoch_work/<epoch>` for chain/economics.py,
-  which this module's epoch step (deadlines, then `active_nodes`) must run before.
+  signed by the sender, names the stored proof's hash and the chain's challenge seed; its verdict
+  is accept, reject or unavailable (openings withheld), with at most 64 bounded reasons. A verdict
+  held by a majority of the drawn verifiers settles the job at once (reject and unavailable both
+  count against the prover); at the deadline, the majority of those who attested decides (a tie
+  or nobody: refunded), and drawn verifiers who did not attest lose market_miss_reputation_penalty.
+- Verified work (C_g) of an accepted job = the job's declared work, never a figure from an
+  attestation. The fee counts as demand (D_ai). Both go to `epoch_work/<epoch>` for
+  chain/economics.py, which this module's epoch step (deadlines, then `active_nodes`) must run
+  before.
 - A missed proof deadline reopens the job when its claim deadline is still ahead (the submitter
   still wants it done), else expires it with a refund; the assignee loses market_miss_slash_ppm
   of the job collateral and market_miss_reputation_penalty either way.
 
 State keys: `market/next_job`, `market/nodes` (sorted registered addresses), `market/pending`
 (job ids whose proof was included in the previous block), `node/<addr>`, `job/<id>`,
-`proof/<id>` ({"doc", "hash", "height"}), `job_due/<epoch>`, and the tokenomics inputs
-`epoch_work/<epoch>` and `active_nodes` (state.py's table).
+`proof/<id>` ({"doc", "hash", "height"}), `proof_root/<root>`, `job_due/<epoch>`, and the
+tokenomics inputs `epoch_work/<epoch>` and `active_nodes` (state.py's table).
 """
 
 from __future__ import annotations
