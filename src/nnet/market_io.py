@@ -32,10 +32,12 @@ from nnet.store.blobs import read_chunks
 
 __all__ = [
     "OpenedRun",
+    "check_job_record",
     "fetch_blob",
     "fetch_job",
     "lay_out_openings",
     "publish_openings",
+    "read_job_spec",
     "wait_for_challenge",
 ]
 
@@ -86,6 +88,35 @@ def fetch_job(
     out = dest / "job.toml"
     out.write_text(tomli_w.dumps(doc), encoding="utf-8")
     return out
+
+
+def check_job_record(job: dict[str, Any], spec: Any) -> list[str]:
+    """How the chain's record of a job (checkpoints, mode, work) disagrees with its spec: the chain
+    sizes the challenge and counts the work from the record, so a job whose submitter declared
+    other figures can be neither trained honestly nor verified (empty when they agree)."""
+    want = {
+        "checkpoints": spec.n_checkpoints,
+        "mode": spec.verify["mode"],
+        "work": spec.steps * int(spec.job["batch_size"]),
+    }
+    return [
+        f"job: the chain records {key} = {job.get(key)!r} for job {job['id']}, its spec says "
+        f"{value!r}"
+        for key, value in want.items()
+        if job.get(key) != value
+    ]
+
+
+def read_job_spec(client: NodeClient, job: dict[str, Any], dest: Path) -> Any:
+    """The job's spec alone (no data), fetched by CID and parsed: enough to check its record."""
+    from nnet.proof.spec import parse_spec
+
+    spec_file = fetch_blob(client, job["spec_cid"], dest / "blobs" / job["spec_cid"])
+    try:
+        doc = tomllib.loads(spec_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise MalformedInput(f"job {job['id']}'s spec is not TOML: {e}") from None
+    return parse_spec(doc, dest)
 
 
 def wait_for_challenge(

@@ -29,10 +29,10 @@ from nnet.commands._common import (
     table,
     want_json,
 )
-from nnet.commands._txflow import TxOptions, issue, tx_command
+from nnet.commands._txflow import TxOptions, command_with_tx_options, issue, tx_command
 from nnet.config import resolve
 from nnet.encoding import format_amount, parse_amount
-from nnet.errors import NnetError, UsageError, VerificationFailed
+from nnet.errors import NnetError, Rejected, UsageError, VerificationFailed
 
 app = typer.Typer(help="Submit, list, claim and cancel training jobs.", no_args_is_help=True)
 IdArg = Annotated[int, typer.Argument(min=1, help="Job id.")]
@@ -215,12 +215,33 @@ def _warn_if_too_few_verifiers(node_url: str, key: str | None, wanted: int) -> N
         )
 
 
-def claim(job: IdArg) -> dict[str, Any]:
-    """Claim an open job for this node, locking its collateral until the job settles.
+def claim(job: IdArg, *, opts: TxOptions) -> None:
+    """Claim an open job for this node, locking its collateral until the job settles. With
+    --send, the job's spec is fetched first and checked against the chain's record of it (a job
+    posted with other figures than its spec can be neither trained nor verified as posted).
 
     Example: nnet job claim 4 --send
     """
-    return {"job": job}
+    if opts.send:
+        _check_before_claim(job, opts.node)
+    issue("job.claim", {"job": job}, opts)
+
+
+def _check_before_claim(job_id: int, node: str | None) -> None:
+    import tempfile
+
+    from nnet.client import NodeClient
+    from nnet.market_io import check_job_record, read_job_spec
+
+    with NodeClient(resolve("node", node) or "", timeout=120.0) as client:
+        record = client.get(f"/jobs/{job_id}")
+        with tempfile.TemporaryDirectory(prefix=f"nnet-claim-{job_id}-") as tmp:
+            problems = check_job_record(record, read_job_spec(client, record, Path(tmp)))
+    if problems:
+        raise Rejected(
+            f"job {job_id} is not claimable as posted: {problems[0]}",
+            hint="verifiers would reject any proof of it; leave it",
+        )
 
 
 def cancel(job: IdArg) -> dict[str, Any]:
@@ -231,7 +252,7 @@ def cancel(job: IdArg) -> dict[str, Any]:
     return {"job": job}
 
 
-tx_command(app, "claim", "job.claim", claim)
+command_with_tx_options(app, "claim", claim)
 tx_command(app, "cancel", "job.cancel", cancel)
 
 

@@ -153,15 +153,24 @@ def _job_of_record(spec: Path | None, spec_hash: str | None, run: Any) -> Any:
 
 
 def judge(
-    doc: dict[str, Any], run: Any, options: Any, secret: bytes, extra: dict[str, Any] | None = None
+    doc: dict[str, Any],
+    run: Any,
+    options: Any,
+    secret: bytes,
+    extra: dict[str, Any] | None = None,
+    refuse: list[str] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Run the verifier and sign its attestation; (attestation, verdict). Openings the prover
-    did not make available (`run.unavailable`) give an "unavailable" verdict without a replay."""
+    did not make available (`run.unavailable`) give an "unavailable" verdict without a replay;
+    `refuse` (a job that cannot be verified as posted) a reject without one."""
     from nnet.proof.commitment import make_attestation
     from nnet.proof.verifier import Verdict, verify_proof
 
     missing = list(getattr(run, "unavailable", []))
-    verdict = Verdict(reasons=missing) if missing else verify_proof(doc, run, options)
+    if missing or refuse:
+        verdict = Verdict(reasons=missing or list(refuse or []))
+    else:
+        verdict = verify_proof(doc, run, options)
     total = int(doc["checkpoints"]) and int(verdict.challenge.get("of", 0))
     report = {
         "comparison": verdict.comparison,
@@ -171,7 +180,7 @@ def judge(
         "metrics": verdict.metrics,
         **(extra or {}),
     }
-    if missing:
+    if missing or refuse:
         verdict.challenge = {"seed": "0x" + options.seed.hex(), "q": options.q}
     attestation = make_attestation(
         doc,
@@ -207,7 +216,7 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
 
     from nnet.client import NodeClient
     from nnet.config import resolve
-    from nnet.market_io import fetch_job, lay_out_openings
+    from nnet.market_io import check_job_record, fetch_job, lay_out_openings
     from nnet.proof.spec import load_spec
     from nnet.proof.verifier import VerifyOptions
 
@@ -238,8 +247,9 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
         challenge = job["challenge"]
         with tempfile.TemporaryDirectory(prefix=f"nnet-verify-{job_id}-") as tmp:
             spec = load_spec(fetch_job(client, job, Path(tmp)))
-            _check_job_record(job, spec)
             run = lay_out_openings(client, job, Path(tmp))
+            # a job whose record disagrees with its spec cannot have been trained as posted
+            problems = check_job_record(job, spec)
             options = VerifyOptions(
                 q=int(challenge["q"]),
                 seed=bytes.fromhex(str(challenge["seed"])[2:]),
@@ -248,7 +258,7 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
                 compare=compare,
                 progress=note,
             )
-            attestation, verdict = judge(job["proof"], run, options, secret)
+            attestation, verdict = judge(job["proof"], run, options, secret, refuse=problems)
     if opts.send:
         issue("proof.attest", {"job": job_id, "attestation": attestation}, opts)
     else:
@@ -287,19 +297,3 @@ def _contribute(job: dict[str, Any], me: str, secret: bytes, opts: TxOptions) ->
         f"opens, run `nnet verify {job['id']} --send` again to replay and attest"
     )
     return True
-
-
-def _check_job_record(job: dict[str, Any], spec: Any) -> None:
-    """The chain's record of a job (checkpoints, mode, work) must be what its spec says: the
-    chain counts the work and sizes the challenge from them."""
-    want = {
-        "checkpoints": spec.n_checkpoints,
-        "mode": spec.verify["mode"],
-        "work": spec.steps * int(spec.job["batch_size"]),
-    }
-    for key, value in want.items():
-        if job.get(key) != value:
-            raise VerificationFailed(
-                f"job {job['id']}: the chain records {key} = {job.get(key)!r}, its spec says "
-                f"{value!r}; this job cannot be verified as posted"
-            )

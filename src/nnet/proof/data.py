@@ -31,6 +31,8 @@ from nnet.proof.safeload import inspect_safetensors, open_regular_file, parse_sa
 from nnet.proof.spec import JobSpec
 from nnet.store.cid import compute_file_cid
 
+MAX_CLASSES = 1 << 16  # classification labels (token data is bounded by model.vocab)
+
 __all__ = [
     "MAX_DATA_BYTES",
     "BatchSource",
@@ -258,6 +260,8 @@ def load_dataset(spec: JobSpec, *, check_cids: bool = True) -> Dataset:
         if spec.model["name"] in ("cnn", "resnet20") and x.dim() == 3:
             x = x.unsqueeze(1)  # IDX images are [N, H, W]; conv nets want a channel axis
         classes = int(y_np.max()) + 1 if len(y_np) else 0
+        if classes > MAX_CLASSES:  # one hostile label would size the output layer
+            raise MalformedInput(f"labels go up to {classes - 1}; at most {MAX_CLASSES} classes")
     y = torch.from_numpy(y_np.astype(np.int64))
     if y.numel() and (int(y.min()) < 0 or int(y.max()) >= classes):
         raise MalformedInput(f"labels must lie in [0, {classes})")
@@ -299,11 +303,17 @@ class BatchSource:
         self.per_epoch = data.n_train // self.batch
         self._epoch = -1
         self._perm = torch.empty(0, dtype=torch.int64)
+        self._augmented = spec.augment["name"] != "none" and data.x.dim() == 4
 
     def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, pos = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             g = torch.Generator().manual_seed(derive_seed(self.spec.seed, "epoch", epoch))
             self._perm, self._epoch = torch.randperm(self.data.n_train, generator=g), epoch
-        idx = self._perm[pos * self.batch : (pos + 1) * self.batch]
-        return _augment(self.spec, self.data.x[idx], step), self.data.y[idx]
+        start = pos * self.batch
+        idx = self._perm[start : start + self.batch]
+        # index_select: the rows x[idx] would copy, without advanced indexing's overhead
+        x = self.data.x.index_select(0, idx)
+        if self._augmented:
+            x = _augment(self.spec, x, step)
+        return x, self.data.y.index_select(0, idx)

@@ -3,7 +3,9 @@
 Training and replay run the same `run_steps` over a `TrainState`, so a verifier in the prover's
 environment class reproduces each checkpoint bit for bit. Everything a step depends on is either
 in the checkpoint (weights, buffers, optimizer state) or a pure function of (seed, step): the
-batch, its augmentation, the learning rate and the global RNG (reseeded every step, for dropout).
+batch, its augmentation, the learning rate and the global RNG (reseeded from (seed, step) at every
+step of a model with dropout, and at the last step of each `run_steps` call of one without, so a
+checkpoint's recorded RNG state is the same either way).
 """
 
 from __future__ import annotations
@@ -179,6 +181,19 @@ class _StepSeeds:
         return int.from_bytes(h.digest()[:8], "big") >> 1
 
 
+def _draws_randomness(spec: JobSpec, model: nn.Module) -> bool:
+    """Whether a training step of `model` draws from the global RNG. In the registry's models
+    only dropout does, and dropout with p = 0 draws nothing (ATen returns its input)."""
+    if float(spec.model.get("dropout", 0.0)) > 0.0:
+        return True
+    for m in model.modules():
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0.0:
+            return True
+        if isinstance(m, nn.MultiheadAttention) and m.dropout > 0.0:
+            return True
+    return False
+
+
 @dataclass
 class SegmentStats:
     """What one segment's steps leave besides the state: every step's loss (detached, on the
@@ -225,10 +240,17 @@ def run_steps(
     autocast = spec.job["precision"] == "bf16" and dtype is None
     model.train()
     step_seed = _StepSeeds(spec.seed)
+    # A step that draws nothing (no dropout) needs no seed, so the RNG is reseeded at the last
+    # step only: the state a checkpoint records is then the one per-step reseeding leaves
+    # (reseeding resets the generator whole), at the cost of one reseed per call, not per step.
+    reseed_every_step = _draws_randomness(spec, model)
+    last = end - 1
     on_cpu = device.type == "cpu"
-    params: list[torch.Tensor] = (
-        list(model.parameters()) if stats is not None and stats.track_grads else []
-    )
+    tracker = stats if stats is not None and stats.track_grads else None
+    params = list(model.parameters()) if tracker is not None else []
+    losses = stats.losses if stats is not None else None
+    no_autocast = nullcontext()
+    group_lr: float | None = None
     while state.step < end:
         step = state.step
         xb, yb = source.get(step)
@@ -236,25 +258,30 @@ def run_steps(
             xb, yb = xb.to(device), yb.to(device)
         if dtype is not None and xb.is_floating_point():
             xb = xb.to(dtype)
-        _seed_global_rng(step_seed(step), device)
+        if reseed_every_step or step == last:
+            _seed_global_rng(step_seed(step), device)
         lr = get_lr(spec, step)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with torch.autocast(device.type, dtype=torch.bfloat16) if autocast else nullcontext():
+        if lr != group_lr:  # the optimizer reads it from its param groups; write only changes
+            for group in opt.param_groups:
+                group["lr"] = lr
+            group_lr = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16) if autocast else no_autocast:
             out = model(xb)
-            loss = nn.functional.cross_entropy(
-                out.reshape(-1, out.shape[-1]) if lm else out, yb.reshape(-1) if lm else yb
-            )
+            if lm:
+                out, yb = out.reshape(-1, out.shape[-1]), yb.reshape(-1)
+            loss = nn.functional.cross_entropy(out, yb)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # type: ignore[no-untyped-call]
-        if stats is not None and params:
-            stats._note_grads(params)
+        if tracker is not None:
+            tracker._note_grads(params)
         opt.step()
         state.step = step + 1
-        if stats is not None:
-            stats.losses.append(loss.detach())
-        if on_step is not None:
-            on_step(step, loss.detach())
+        if losses is not None or on_step is not None:
+            detached = loss.detach()
+            if losses is not None:
+                losses.append(detached)
+            if on_step is not None:
+                on_step(step, detached)
 
 
 @torch.no_grad()
