@@ -2,8 +2,8 @@
 
 - `fetch_job`: a job's spec and data, downloaded by CID into a folder, ready for `nnet train`
   (the GPU node) or a replay (a verifier). Every blob is hashed against its CID on arrival.
-- `publish_openings`: the prover's answer to the on-chain challenge: the challenged checkpoints,
-  uploaded by CID, with their leaf hashes and Merkle paths for `proof.open`.
+- `publish_openings`: the prover's answer to the on-chain challenge: its trace and the challenged
+  checkpoints, uploaded by CID, as `proof.open`'s {index, cid} list.
 - `lay_out_openings`: a verifier's view of a job as a run directory holding only the opened
   checkpoints, so `nnet.proof.verifier.verify_proof` judges it exactly as it judges a local run.
 
@@ -24,9 +24,7 @@ from typing import Any
 import tomli_w
 
 from nnet.client import NodeClient
-from nnet.encoding import hex_to_bytes
 from nnet.errors import MalformedInput, NnetError
-from nnet.proof.merkle import compute_merkle_path
 from nnet.proof.rundir import RunDir
 from nnet.store.blobs import read_chunks
 
@@ -149,7 +147,6 @@ def publish_openings(
 ) -> list[dict[str, Any]]:
     """Upload the run's trace and each challenged checkpoint (regenerating dropped ones: the
     prover's work, never the verifier's) and describe the openings."""
-    leaves = [e.leaf for e in run.read_trace()]
     client.put_blob(read_chunks(run.trace_path))  # verifiers fetch it by the proof's trace CID
     indices = [int(i) for i in challenge["openings"]]
     missing = [i for i in indices if not run.checkpoint_path(i).exists()]
@@ -166,28 +163,16 @@ def publish_openings(
         for index in indices:
             path = Path(tmp) / f"{index:06d}.safetensors" if index in missing else None
             info = client.put_blob(read_chunks(path or run.checkpoint_path(index)))
-            openings.append(
-                {
-                    "index": index,
-                    "hash": "0x" + leaves[index].hex(),
-                    "cid": info["cid"],
-                    "path": ["0x" + p.hex() for p in compute_merkle_path(leaves, index)],
-                }
-            )
+            openings.append({"index": index, "cid": info["cid"]})
     return openings
 
 
 @dataclass(frozen=True)
 class OpenedRun(RunDir):
-    """A run directory holding only opened checkpoints; Merkle paths come from the openings."""
+    """A run directory holding only the opened checkpoints and the trace; `unavailable` lists
+    what the prover named but the node could not serve (withheld)."""
 
-    paths: dict[int, list[bytes]] = field(default_factory=dict)
     unavailable: list[str] = field(default_factory=list)
-
-    def get_merkle_path(self, index: int) -> list[bytes]:
-        if index not in self.paths:
-            raise IndexError(f"checkpoint {index} was not opened")
-        return self.paths[index]
 
 
 def lay_out_openings(client: NodeClient, job: dict[str, Any], dest: Path) -> OpenedRun:
@@ -196,7 +181,6 @@ def lay_out_openings(client: NodeClient, job: dict[str, Any], dest: Path) -> Ope
     The job's spec and data must be there (`fetch_job` first). Blobs the prover named but the
     node cannot serve (or serves with other bytes) are listed in `OpenedRun.unavailable`, not
     raised: "could not fetch it" is the prover withholding, distinct from "it is invalid"."""
-    paths: dict[int, list[bytes]] = {}
     unavailable: list[str] = []
     wanted = [("trace", str(job["proof"]["trace"]), dest / "trace.jsonl")]
     for opening in job.get("openings") or []:
@@ -204,10 +188,9 @@ def lay_out_openings(client: NodeClient, job: dict[str, Any], dest: Path) -> Ope
         wanted.append(
             (f"checkpoint {index}", opening["cid"], dest / "ckpt" / f"{index:06d}.safetensors")
         )
-        paths[index] = [hex_to_bytes(p, "opening path", 32) for p in opening["path"]]
     for what, cid, path in wanted:
         try:
             fetch_blob(client, cid, path)
         except NnetError as e:
             unavailable.append(f"unavailable: {what} ({cid}) could not be fetched: {e.message}")
-    return OpenedRun(dest, paths, unavailable)
+    return OpenedRun(dest, unavailable)

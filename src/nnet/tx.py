@@ -113,27 +113,22 @@ def _cid(value: object, name: str) -> str:
 
 
 MAX_OPENINGS = 4096
-MAX_PATH = 64
 
 
 def _openings(value: object, name: str) -> list[dict[str, Any]]:
-    """[{"index": uint, "hash": hex32, "cid": cid, "path": [hex32, ...]}, ...] (proof.open)."""
+    """[{"index": uint, "cid": cid}, ...] (proof.open): where each challenged checkpoint is; the
+    verifiers check it against the proof's committed trace."""
     if not isinstance(value, list) or not 0 < len(value) <= MAX_OPENINGS:
         raise MalformedInput(f"{name} must be a list of 1 to {MAX_OPENINGS} openings")
     out: list[dict[str, Any]] = []
     for i, item in enumerate(value):
         where = f"{name}[{i}]"
-        if not isinstance(item, dict) or set(item) != {"index", "hash", "cid", "path"}:
-            raise MalformedInput(f"{where} must be an object with index, hash, cid and path")
-        path = item["path"]
-        if not isinstance(path, list) or len(path) > MAX_PATH:
-            raise MalformedInput(f"{where}.path must be a list of at most {MAX_PATH} hashes")
+        if not isinstance(item, dict) or set(item) != {"index", "cid"}:
+            raise MalformedInput(f"{where} must be an object with index and cid")
         out.append(
             {
                 "index": _uint(item["index"], f"{where}.index"),
-                "hash": _hex32(item["hash"], f"{where}.hash"),
                 "cid": _cid(item["cid"], f"{where}.cid"),
-                "path": [_hex32(p, f"{where}.path[{j}]") for j, p in enumerate(path)],
             }
         )
     return out

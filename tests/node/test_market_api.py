@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nnet.chain.market import compute_proof_hash, make_contribution
 from nnet.encoding import UNIT
 from tests.chain.test_market import ENV, FEE, proof_doc, register, submit
 from tests.node.conftest import RunningNode
@@ -36,10 +37,14 @@ def test_jobs_proofs_and_nodes(running: RunningNode) -> None:
     send(running, p.tx("job.claim", {"job": 1}))
     doc = proof_doc(p, mode="tolerance")
     send(running, p.tx("proof.submit", {"job": 1, "proof": doc}))
-    send(running, s.transfer(s.address, 1))  # any next block fixes the challenge
+    send(running, s.transfer(s.address, 1))  # any next block draws the verifiers
     job = http.get("/jobs/1").json()
-    assert job["status"] == "challenged" and job["proof"] == doc
+    assert job["status"] == "drawn" and job["proof"] == doc
     assert job["drawn"] == [v.address]  # the only eligible node: never the prover or submitter
+    proof_hash = compute_proof_hash(doc)
+    send(running, v.tx("proof.seed", {"job": 1, **make_contribution(v.secret, 1, proof_hash)}))
+    job = http.get("/jobs/1").json()
+    assert job["status"] == "challenged" and list(job["contributions"]) == [v.address]
     assert set(job["challenge"]) >= {"seed", "segments", "openings", "q", "of"}
     assert http.get("/proofs/1").json() == doc
     assert [j["id"] for j in http.get("/jobs", params={"status": "challenged"}).json()["jobs"]] == [

@@ -24,7 +24,6 @@ from nnet.crypto import keccak256
 from nnet.encoding import canonical_json, hex_to_bytes
 from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
 from nnet.proof.document import verify_document
-from nnet.proof.merkle import is_valid_merkle_path
 from nnet.proof.shape import check_proof_shape
 
 __all__ = [
@@ -270,25 +269,15 @@ def process_proof_open(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             code="not_challenged",
         )
     on_time(job["open_deadline"], ctx, "openings too late", "late_opening")
-    record = get_proof(state, job["id"])
-    assert record is not None
-    doc = record["doc"]
-    root = hex_to_bytes(doc["root"], "proof.root", 32)
-    count = int(doc["checkpoints"])
+    # each opening names where its checkpoint is ({index, cid}); the verifiers check it against
+    # the proof's trace, which commits every checkpoint's hashes under the root, so no Merkle
+    # path travels on chain (an opening stays ~100 bytes whatever N: Q up to 44 fits one tx)
     given = tx.body["openings"]
     want = job["challenge"]["openings"]
     if sorted(o["index"] for o in given) != want:
         raise InvalidTx(
             f"openings must cover exactly checkpoints {want}, once each", code="bad_opening"
         )
-    for o in given:
-        leaf = hex_to_bytes(o["hash"], "opening hash", 32)
-        path = [hex_to_bytes(p, "opening path", 32) for p in o["path"]]
-        if not is_valid_merkle_path(leaf, o["index"], count, path, root):
-            raise InvalidTx(
-                f"opening of checkpoint {o['index']} does not match the committed root",
-                code="bad_opening",
-            )
     job["openings"] = sorted(given, key=lambda o: int(o["index"]))
     job["status"] = "opened"
     job["attest_deadline"] = ctx.epoch + get_param(state, "market_attest_epochs")
@@ -345,6 +334,9 @@ def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
     if tx.sender not in job["drawn"]:
         raise InvalidTx(f"{tx.sender} was not drawn to verify job {job['id']}", code="not_drawn")
+    record = get_proof(state, job["id"])
+    if record is None:
+        raise InvalidTx(f"job {job['id']} has no proof", code="not_opened")
     if job["status"] != "opened":
         raise InvalidTx(
             f"job {job['id']} is {job['status']}; attestations come after the openings",
@@ -353,8 +345,6 @@ def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     if any(a["verifier"] == tx.sender for a in job["attestations"]):
         raise InvalidTx(f"{tx.sender} already attested job {job['id']}", code="already_attested")
     on_time(job["attest_deadline"], ctx, "attestation too late", "late_attestation")
-    record = get_proof(state, job["id"])
-    assert record is not None
     doc = tx.body["attestation"]
     _check_attestation(doc, job, tx.sender, record["hash"])
     entry: dict[str, Any] = {

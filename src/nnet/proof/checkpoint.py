@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -34,15 +35,26 @@ __all__ = [
 FORMAT = "nnet.ckpt/1"
 
 
+def _raw_bytes(t: torch.Tensor) -> np.ndarray:
+    """The tensor's elements in row-major order as a buffer, without a copy where it can.
+
+    Checkpoints are hashed on the writer thread while training goes on, and every torch call
+    there lets go of the GIL and can make the training thread wait to get it back; the plain
+    case (a contiguous CPU tensor numpy can hold, as get_state_tensors makes) needs none."""
+    if t.device.type == "cpu" and not t.requires_grad and t.is_contiguous():
+        try:
+            return t.numpy()
+        except (TypeError, RuntimeError):  # a dtype numpy lacks (bfloat16, ...)
+            pass
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
 def _update(h: Any, name: str, tensor: torch.Tensor) -> None:
-    t = tensor.detach()
-    if t.device.type != "cpu":
-        t = t.cpu()
-    head = f"{name}\0{str(t.dtype).removeprefix('torch.')}\0{list(t.shape)}\0".encode()
-    h.update(len(head).to_bytes(4, "big") + head)
-    raw = t.contiguous().reshape(-1).view(torch.uint8).numpy()
-    h.update(len(raw).to_bytes(8, "big"))
-    h.update(raw.data)
+    """(name, dtype, shape, byte length) as one length-prefixed header, then the raw bytes."""
+    raw = _raw_bytes(tensor)
+    head = f"{name}\0{str(tensor.dtype).removeprefix('torch.')}\0{list(tensor.shape)}\0".encode()
+    h.update(len(head).to_bytes(4, "big") + head + raw.nbytes.to_bytes(8, "big"))
+    h.update(raw)
 
 
 def compute_tensors_hash(tensors: Mapping[str, torch.Tensor]) -> bytes:

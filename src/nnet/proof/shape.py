@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nnet.crypto import normalize_address
 from nnet.encoding import hex_to_bytes
 from nnet.errors import MalformedInput
 from nnet.proof.envclass import parse_env_class
@@ -56,9 +57,11 @@ def check_proof_shape(proof: Any) -> None:
     parse_env_class(proof["env"])
     if proof["mode"] not in MODES:
         raise MalformedInput(f"proof.mode must be one of {', '.join(MODES)}")
-    job = proof.get("job")
-    if job is not None and not (isinstance(job, str) and job.isascii() and job.isdigit()):
-        raise MalformedInput("proof.job must be a job id written as decimal digits")
+    if "job" in proof:
+        job = proof["job"]
+        if not (isinstance(job, str) and job.isascii() and job.isdigit() and len(job) <= 19):
+            raise MalformedInput("proof.job must be a job id written as decimal digits")
+    normalize_address(proof["prover"], "proof.prover")
     _check_metrics(proof.get("metrics", {}))
 
 

@@ -11,6 +11,7 @@ step), the resumed run equals an uninterrupted one.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from nnet.proof.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from nnet.proof.data import Dataset, compute_data_cids, load_dataset
+from nnet.proof.data import BatchSource, Dataset, compute_data_cids, load_dataset
 from nnet.proof.engine import (
     SegmentStats,
     TrainState,
@@ -185,34 +186,37 @@ def _loop(
     spec: JobSpec, data: Dataset, run: RunDir, state: TrainState, start: int, opts: TrainOptions
 ) -> dict[str, Any]:
     last, keep = spec.n_checkpoints - 1, int(spec.checkpoint["keep_every"])
-    losses: dict[int, str | None] = {}
+    segments: dict[int, SegmentStats | None] = {}
 
     def record(index: int, h: CheckpointHash) -> None:  # on the writer thread, in order
         step = spec.checkpoint_step(index)
-        run.append_entry(TraceEntry(index, step, h.weights, h.state, losses.pop(index)))
+        stats = segments.pop(index)
+        # the mean loss is read here, off the training thread (on a GPU, reading it syncs)
+        loss = None if stats is None else format_loss(stats.mean_loss())
+        run.append_entry(TraceEntry(index, step, h.weights, h.state, loss))
 
     writer = CheckpointWriter(record, {"spec": spec.spec_hash()})
     latest: dict[int, dict[str, torch.Tensor]] = {}
 
-    def submit(index: int, loss: str | None) -> None:
+    def submit(index: int, stats: SegmentStats | None) -> None:
         # every checkpoint is hashed; only the retained tiers are written while training goes on
         tensors = get_state_tensors(state)
         keep_file = is_retained(index, last, keep)
-        losses[index] = loss
+        segments[index] = stats
         writer.submit(index, tensors, run.checkpoint_path(index) if keep_file else None)
         latest.clear()
         latest[index] = tensors
 
     meter = _Meter(spec, state.step, opts)
+    source = BatchSource(spec, data)  # one for the run: an epoch's permutation is drawn once
     try:
         if start == 0 and state.step == 0:
             submit(0, None)
         for index in range(start + 1, last + 1):
             stats = SegmentStats()
-            run_steps(
-                spec, data, state, spec.checkpoint_step(index), on_step=meter.on_step, stats=stats
-            )
-            submit(index, format_loss(stats.mean_loss()))
+            end = spec.checkpoint_step(index)
+            run_steps(spec, data, state, end, on_step=meter.on_step, source=source, stats=stats)
+            submit(index, stats)
     except KeyboardInterrupt:
         writer.close()
         for index, tensors in latest.items():  # the latest checkpoint is where --resume starts
@@ -248,21 +252,30 @@ def _finish(spec: JobSpec, data: Dataset, run: RunDir, state: TrainState) -> dic
 
 
 class _Meter:
-    """Progress reports at most every `progress_every_s`; reads the loss only then (a GPU sync)."""
+    """Progress reports at most every `progress_every_s`; reads the loss only then (a GPU sync).
+    The clock is read only every `stride` steps, a stride fitted to the step rate (a quarter of
+    the report interval), so most steps cost a comparison."""
 
     def __init__(self, spec: JobSpec, start: int, opts: TrainOptions) -> None:
         self.steps, self.opts = spec.steps, opts
         self.t0 = self.t_last = time.monotonic()
         self.start = start
         self.last_loss: float | None = None
-        self._loss: torch.Tensor | None = None
+        self._stop = opts.stop_at if opts.stop_at is not None else math.inf
+        self._next = start + 1  # the step count at which to read the clock next
+        self._stride = 1
 
     def on_step(self, step: int, loss: torch.Tensor) -> None:
-        self._loss = loss
         done = step + 1
-        if self.opts.stop_at is not None and done >= self.opts.stop_at:
+        if done >= self._stop:
             raise KeyboardInterrupt
+        if done < self._next and done != self.steps:
+            return
         now = time.monotonic()
+        if now > self.t0:
+            quarter = (done - self.start) / (now - self.t0) * self.opts.progress_every_s / 4
+            self._stride = max(1, min(int(quarter), 2 * self._stride))
+        self._next = done + self._stride
         if done == self.steps or now - self.t_last >= self.opts.progress_every_s:
             self.last_loss = float(loss)
             self.t_last = now
