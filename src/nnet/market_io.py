@@ -24,7 +24,7 @@ from typing import Any
 import tomli_w
 
 from nnet.client import NodeClient
-from nnet.errors import MalformedInput, NnetError
+from nnet.errors import MalformedInput, NnetError, NotFound, VerificationFailed
 from nnet.proof.rundir import RunDir
 from nnet.store.blobs import read_chunks
 
@@ -191,6 +191,8 @@ def lay_out_openings(client: NodeClient, job: dict[str, Any], dest: Path) -> Ope
     for what, cid, path in wanted:
         try:
             fetch_blob(client, cid, path)
-        except NnetError as e:
+        except (NotFound, VerificationFailed) as e:  # not there, or not those bytes: withheld
             unavailable.append(f"unavailable: {what} ({cid}) could not be fetched: {e.message}")
+        # anything else (the node unreachable or failing) is our trouble, not the prover's: it
+        # propagates, no attestation is signed, and the verifier tries again
     return OpenedRun(dest, unavailable)

@@ -425,16 +425,20 @@ def test_a_run_is_proved_once_for_any_job() -> None:
     run = leaves_of("one run", SMALL_N + 1)
     root = "0x" + compute_merkle_root(run).hex()
     chain.block_mid_epoch(k.p.tx("proof.submit", {"job": 1, "proof": run_proof(k.p, 1, run)}))
-    assert chain.state.get(f"proof_root/{root}") == 1
+    assert chain.state.get(f"proof_root/{k.p.address.lower()}/{root}") == 1
     chain.block_mid_epoch()  # job 1's verifiers are drawn
     for who, job_id, over in (
         (k.p, 2, {}),
         (k.p, 2, {"root": "0x" + root[2:].upper()}),  # the same root, spelled otherwise
-        (v, 3, {}),  # another node replaying someone else's run
     ):
         doc = run_proof(who, job_id, run, **over)
         code, msg = refuse(chain, who, who.tx("proof.submit", {"job": job_id, "proof": doc}))
         assert code == "duplicate_root" and "already proved for job 1" in msg
+    # another node replaying someone else's run is not refused here: roots are spent per prover
+    # (so a thief who submits first cannot lock the owner out), and a copied run fails the
+    # verifiers' init check, the run being bound to its prover (tests/commands/test_attacks_devnet)
+    chain.block_mid_epoch(v.tx("proof.submit", {"job": 3, "proof": run_proof(v, 3, run)}))
+    assert chain.job(3)["status"] == "proved"
     # job 1 ends (no openings: rejected); its run stays spent
     contribute(chain)
     chain.until_epoch_end(chain.job()["open_deadline"])

@@ -36,7 +36,9 @@ Rules, and why:
 - proof.submit: the assignee, on time; the document passes proof/shape.py (as every verifier
   checks it), its signature recovers to the sender, and its job, spec, dataset, checkpoints and
   mode equal the job's ("proof for another job" otherwise). Its Merkle root must never have been
-  proved before (`proof_root/<root>`): one run, one payment.
+  proved by this prover before (`proof_root/<prover>/<root>`): one run, one payment. (Per prover,
+  so a thief's copy submitted first cannot lock out the honest prover; the copy fails the init
+  check, since runs are bound to their prover.)
 - Verifier draw, at the start of the next block: draw_seed = keccak256(this block's beacon ‖ proof
   hash), the beacon being the proposer's unique VRF output (chain/block.py), the proof hash
   keccak256(JCS(proof with its sig)) as attestations name it. `verifiers` of them, without
@@ -69,7 +71,7 @@ Rules, and why:
 
 State keys: `market/next_job`, `market/nodes` (sorted registered addresses), `market/pending`
 (job ids whose proof was included in the previous block), `node/<addr>`, `job/<id>`,
-`proof/<id>` ({"doc", "hash", "height"}), `proof_root/<root>`, `job_due/<epoch>`, and the
+`proof/<id>` ({"doc", "hash", "height"}), `proof_root/<prover>/<root>`, `job_due/<epoch>`, and the
 tokenomics inputs `epoch_work/<epoch>` and `active_nodes` (state.py's table).
 """
 

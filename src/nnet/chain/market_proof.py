@@ -50,9 +50,12 @@ MAX_REASONS = 64
 MAX_REASON_CHARS = 1_000
 
 
-def root_key(root: str) -> str:
-    """`proof_root/<root>` -> the job a run's Merkle root was proved for (never reused)."""
-    return f"proof_root/{root.lower()}"
+def root_key(prover: str, root: str) -> str:
+    """`proof_root/<prover>/<root>` -> the job a prover proved a run's Merkle root for (never
+    reused by that prover). Per prover, so a thief who copies a root and submits it first cannot
+    lock the honest prover out; its own copy fails the init check (runs are bound to their
+    prover) and is slashed."""
+    return f"proof_root/{prover.lower()}/{root.lower()}"
 
 
 Event = dict[str, Any]
@@ -124,13 +127,13 @@ def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     on_time(job["proof_deadline"], ctx, "proof too late", "late_proof")
     doc = tx.body["proof"]
     _check_proof_doc(doc, job, tx.sender)
-    used = state.get(root_key(doc["root"]))
+    used = state.get(root_key(tx.sender, doc["root"]))
     if used is not None:  # one run, one payment: a root already proved for a job is spent
         raise InvalidTx(
             f"this run (Merkle root {doc['root'][:18]}…) was already proved for job {used}",
             code="duplicate_root",
         )
-    state.put(root_key(doc["root"]), job["id"])
+    state.put(root_key(tx.sender, doc["root"]), job["id"])
     proof_hash = compute_proof_hash(doc)
     state.put(f"proof/{job['id']}", {"doc": doc, "hash": proof_hash, "height": ctx.height})
     job["status"] = "proved"

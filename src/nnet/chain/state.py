@@ -42,7 +42,7 @@ integers in decimal (`null` for a deleted key). Length prefixes make the encodin
 | job/<id>                | the job: status, escrow (int), deadlines, challenge, drawn,    |
 |                         | openings, attestations, settlement (chain/market.py)           |
 | proof/<id>              | {"doc": proof document, "hash": str, "height": int}            |
-| proof_root/<root>       | the job a run's Merkle root was proved for (never reused; int) |
+| proof_root/<addr>/<root> | the job a prover proved a run's Merkle root for (int; final)  |
 | job_due/<epoch>         | job ids with a deadline ending in that epoch (list)            |
 | burned                  | total burned (int; supply already reduced)                     |
 """

@@ -226,9 +226,13 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
         if _contribute(job, me, secret, opts):
             return
         deadline = time.monotonic() + 120
-        while not job.get("openings") and job.get("status") in ("claimed", "proved"):
+        waiting = ("claimed", "proved", "drawn", "challenged")
+        while not job.get("openings") and job.get("status") in waiting:
             if time.monotonic() > deadline:
-                raise UsageError(f"job {job_id} has no openings yet; try again later")
+                raise UsageError(
+                    f"job {job_id} is {job.get('status')}: no openings yet; try again later",
+                    hint="the prover opens once every drawn verifier has added its randomness",
+                )
             time.sleep(0.25)
             job = client.get(f"/jobs/{job_id}")
         if not job.get("proof") or not job.get("challenge"):

@@ -181,17 +181,20 @@ class _StepSeeds:
         return int.from_bytes(h.digest()[:8], "big") >> 1
 
 
-def _draws_randomness(spec: JobSpec, model: nn.Module) -> bool:
-    """Whether a training step of `model` draws from the global RNG. In the registry's models
-    only dropout does, and dropout with p = 0 draws nothing (ATen returns its input)."""
-    if float(spec.model.get("dropout", 0.0)) > 0.0:
-        return True
+def _prepare_model(spec: JobSpec, model: nn.Module) -> bool:
+    """Put `model` in training mode; return whether a training step of it draws from the global
+    RNG. In the registry's models only dropout does, and dropout with p = 0 draws nothing (ATen
+    returns its input). One walk over the modules: this runs once a segment."""
+    draws, training = float(spec.model.get("dropout", 0.0)) > 0.0, True
     for m in model.modules():
-        if isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0.0:
-            return True
-        if isinstance(m, nn.MultiheadAttention) and m.dropout > 0.0:
-            return True
-    return False
+        training = training and m.training
+        if (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0.0) or (
+            isinstance(m, nn.MultiheadAttention) and m.dropout > 0.0
+        ):
+            draws = True
+    if not training:
+        model.train()
+    return draws
 
 
 @dataclass
@@ -238,12 +241,11 @@ def run_steps(
     model, opt, device = state.model, state.optimizer, state.device
     lm = spec.model["name"] == "transformer"
     autocast = spec.job["precision"] == "bf16" and dtype is None
-    model.train()
-    step_seed = _StepSeeds(spec.seed)
     # A step that draws nothing (no dropout) needs no seed, so the RNG is reseeded at the last
     # step only: the state a checkpoint records is then the one per-step reseeding leaves
     # (reseeding resets the generator whole), at the cost of one reseed per call, not per step.
-    reseed_every_step = _draws_randomness(spec, model)
+    reseed_every_step = _prepare_model(spec, model)
+    step_seed = _StepSeeds(spec.seed)
     last = end - 1
     on_cpu = device.type == "cpu"
     tracker = stats if stats is not None and stats.track_grads else None

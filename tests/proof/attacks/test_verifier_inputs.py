@@ -878,5 +878,5 @@ def test_npz_with_an_object_array_is_refused(
 def test_ill_typed_prover_or_job_is_malformed(
     long_proof: dict[str, Any], over: dict[str, Any]
 ) -> None:
-    with pytest.raises(MalformedInput, match="prover|job"):
+    with pytest.raises(MalformedInput, match=r"prover|job"):
         check_proof_shape({**long_proof, "job": "5", **over})
