@@ -23,7 +23,6 @@ from nnet.proof.verifier import Verdict, VerifyOptions, verify_proof
 
 from .conftest import PROVER_SECRET, VERIFIER_SECRET, WriteSpec, copy_run, forge
 
-
 RECORD: list[Path] = []  # the job of record (the tiny spec), set by the autouse fixture
 
 
