@@ -169,3 +169,27 @@ def test_mnist_example_pipe_accepts_with_real_accuracy(
     assert accuracy > 0.9, accuracy  # a real MLP on real digits
     assert attestation["metrics"]["heldout_n"] == 2000
     assert f"held-out accuracy {attestation['metrics']['heldout_accuracy']}" in r.stderr
+
+
+def test_prove_refuses_a_run_every_verifier_would_reject(
+    run_cli, key: str, honest_run: RunDir, tmp_path: Path
+) -> None:
+    """A run whose trace shows a frozen segment or a non-finite loss (training that stalled or
+    diverged) is refused before its proof can cost the prover its collateral."""
+    import dataclasses
+    import shutil
+
+    for name, change in (
+        ("frozen", lambda es: {3: dataclasses.replace(es[3], weights=es[2].weights)}),
+        ("nan", lambda es: {4: dataclasses.replace(es[4], loss="nan")}),
+    ):
+        run = RunDir(tmp_path / name)
+        shutil.copytree(honest_run.root, run.root)
+        entries = run.read_trace()
+        for i, entry in change(entries).items():
+            entries[i] = entry
+        run.write_trace(entries)
+        r = run_cli("prove", str(run.root))
+        assert r.exit_code == 1, r.stderr
+        assert "every verifier would reject" in r.stderr and r.stdout == ""
+    assert run_cli("prove", str(honest_run.root)).exit_code == 0

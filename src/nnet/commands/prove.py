@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from nnet.commands._common import emit_line, note, unlock
 from nnet.commands._txflow import TxOptions, command_with_tx_options, issue
 from nnet.config import resolve
-from nnet.errors import UsageError
+from nnet.errors import Rejected, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +45,8 @@ def prove(
     from nnet.proof.rundir import RunDir
 
     rundir = RunDir(run)
-    rundir.get_commitment()  # a usage error (unfinished run) before asking for a password
+    commitment = rundir.get_commitment()  # a usage error (unfinished run) before a password
+    _refuse_doomed_run(rundir, commitment)
     if open_:
         _open(rundir, job, opts)
         return
@@ -59,6 +60,33 @@ def prove(
         issue("proof.submit", {"job": int(job), "proof": proof}, opts)
         return
     emit_line(proof)
+
+
+def _refuse_doomed_run(rundir: Any, commitment: dict[str, Any]) -> None:
+    """Check the run's own trace as every verifier will (non-finite losses, segments that leave
+    the weights unchanged): a job whose training diverged or froze is refused here, before its
+    proof costs the prover its collateral. A segment with loss exactly 0 is only a warning: its
+    gradients may all be zero, which a verifier that replays it rejects as absorbing."""
+    from nnet.proof.trace import check_trace
+
+    spec = rundir.read_spec()
+    entries = rundir.read_trace(spec.n_checkpoints)
+    root = bytes.fromhex(commitment["root"][2:])
+    reasons = check_trace(
+        entries, spec.checkpoint_step, root, commitment["init"], commitment["final"]
+    )
+    if reasons:
+        raise Rejected(
+            f"every verifier would reject this run: {reasons[0]}",
+            hint="the job's training diverged or stalled; do not submit it (a rejection is "
+            "slashed). Lower the learning rate if the job is yours",
+        )
+    zero = [e.i for e in entries[1:] if e.loss is not None and float(e.loss) == 0.0]
+    if zero:
+        note(
+            f"warning: {len(zero)} segments (first: {zero[0]}) have a mean loss of exactly 0; "
+            "if their gradients are all zero a verifier rejects them as absorbing"
+        )
 
 
 def _check_binding(rundir: object, job: str | None, me: str) -> str | None:

@@ -25,14 +25,9 @@ from typing import Any
 
 import torch
 
+from nnet.econ.soundness import compute_detection, compute_faked_segments, compute_required_q
 from nnet.errors import MalformedInput, NnetError, UsageError, VerificationFailed
-from nnet.proof.challenge import (
-    DEFAULT_DETECTION,
-    DEFAULT_FAKED_FRACTION,
-    compute_challenge,
-    get_detection_probability,
-    get_required_q,
-)
+from nnet.proof.challenge import DEFAULT_DETECTION, DEFAULT_FAKED_FRACTION, compute_challenge
 from nnet.proof.checkpoint import CheckpointHash, hash_checkpoint
 from nnet.proof.data import Dataset, load_dataset
 from nnet.proof.document import verify_document
@@ -197,19 +192,22 @@ class _Judge:
             self._check_metrics(final)
 
     def _draw(self) -> list[int]:
+        """The segments to replay: Q as the chain sizes it (the least Q detecting `detection` of
+        runs faking `faked_fraction` of N, exact hypergeometric), plus the last segment."""
         o = self.opts
         seed = o.seed if o.seed is not None else os.urandom(32)
-        q = o.q if o.q is not None else get_required_q(o.detection, o.faked_fraction)
+        detect_ppm = min(999_999, round(o.detection * 1_000_000))
+        faked_ppm = max(1, round(o.faked_fraction * 1_000_000))
+        q = o.q if o.q is not None else compute_required_q(self.n, detect_ppm, faked_ppm)
         segments = sorted(set(compute_challenge(seed, self.n, q)) | {self.n - 1})
+        m = compute_faked_segments(self.n, faked_ppm)
         self.v.challenge = {
             "seed": "0x" + seed.hex(),
             "q": q,
             "segments": segments,
             "of": self.n,
-            # replaying every segment catches any fake; otherwise 1 - (1 - f)^Q (a lower bound)
-            "detects": "1.0000"
-            if len(segments) >= self.n
-            else f"{get_detection_probability(q, o.faked_fraction):.4f}",
+            # exact: P(a challenged segment is one of m faked) for the Q drawn
+            "detects": f"{float(compute_detection(self.n, min(q, self.n), m)):.4f}",
             "if_faked": f"{o.faked_fraction:.2f}",
         }
         return segments

@@ -629,8 +629,9 @@ def test_verification_cost_is_q_segments(
     every = job.spec.every
     for _, v, _ in honest_verdicts:
         assert v.replayed_steps <= (Q + 1) * every
-    # the verifier's own default Q (no q given: with-replacement bound, 44) costs Q + 1 too
+    # the verifier's own default Q (no q given) is the chain's: the same exact rule for this N
     default = verify(job, job.template, b"default-q", q=None)
+    assert default.challenge["q"] == Q
     assert default.accept and default.replayed_steps <= (default.challenge["q"] + 1) * every
     steps = max(v.replayed_steps for _, v, _ in honest_verdicts)
     seconds = statistics.median(s for *_, s in honest_verdicts)
