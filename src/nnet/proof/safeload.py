@@ -17,6 +17,7 @@ import inspect
 import json
 import math
 import os
+import re
 import stat
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ __all__ = [
 
 MAX_CHECKPOINT_BYTES = 64 << 30
 # the safetensors library's own limit; a longer header is an attack, not a model
+MAX_HEADER_DEPTH = 8  # a safetensors header is 3 deep: {name: {"shape": [...]}}
 MAX_HEADER_BYTES = 100_000_000
 _FINITE_CHUNK = 1 << 24  # elements per isfinite pass: bounds the temporary bool tensor
 
@@ -250,7 +252,10 @@ def inspect_safetensors(f: BinaryIO, size: int, *, label: str, dtypes: Collectio
     if len(raw) != n:
         raise MalformedInput(f"{label} ends inside its safetensors header")
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+        text = raw.decode("utf-8")
+        if _json_depth(text) > MAX_HEADER_DEPTH:  # before the C parser recurses off the stack
+            raise ValueError("nested too deeply")
+        header = json.loads(text, object_pairs_hook=_unique_keys)
     except _RepeatedKeyError as e:
         raise MalformedInput(
             f"{label}: the safetensors header names {_show(e.key)} twice"
@@ -308,6 +313,19 @@ def _entry(
             f"{where} has data_offsets {_show(offsets)} that end before they begin"
         )
     return code, tuple(shape), begin, end
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _json_depth(text: str) -> int:
+    """The deepest bracket nesting of a JSON text, strings skipped (no recursion)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _check_tiling(spans: list[tuple[int, int, str]], data_len: int, label: str) -> None:
