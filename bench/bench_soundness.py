@@ -2,8 +2,9 @@
 
 A job of N segments (default 1000: a tiny MLP on synthetic data, checkpoint.every = k steps) is
 trained honestly, then cheats that skip a fraction f of its compute are built the way a prover
-would build them (real training where they train, fabricated states elsewhere, then forge_run so
-files, trace, final model, metrics and manifest agree, and a signed proof):
+would build them (nnet.proof.forgery: real training where they train, fabricated states
+elsewhere, then forge_run so files, trace, final model, metrics and manifest agree, and a signed
+proof):
 
 - skip: f of the segments (never the last) are not trained; each end state is extrapolated from
   the previous update and training goes on honestly from it (each skipped segment is one faked
@@ -36,11 +37,11 @@ import os
 import platform
 import random
 import re
-import shutil
 import statistics
 import sys
 import tempfile
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +50,22 @@ import torch
 
 from nnet.econ.soundness import compute_detection, compute_detection_bound, compute_required_q
 from nnet.proof.challenge import compute_challenge
-from nnet.proof.checkpoint import read_checkpoint
 from nnet.proof.commitment import make_proof
-from nnet.proof.data import Dataset, derive_seed, load_dataset
-from nnet.proof.engine import (
-    SegmentStats,
-    TrainState,
-    build_state,
-    evaluate,
-    get_lr,
-    get_state_tensors,
-    load_state,
-    run_steps,
-    set_determinism,
+from nnet.proof.forgery import (
+    JobOfRecord,
+    decay_only,
+    first_fit,
+    nan_copies,
+    saturated_copies,
+    skip_segments,
 )
-from nnet.proof.forgery import forge_run
 from nnet.proof.rundir import RunDir
-from nnet.proof.spec import JobSpec, load_spec
-from nnet.proof.trace import format_loss
-from nnet.proof.trainer import prepare_spec, train
+from nnet.proof.spec import load_spec
+from nnet.proof.trainer import train
 from nnet.proof.verifier import Verdict, VerifyOptions, verify_proof
 
-Tensors = dict[str, torch.Tensor]
 SECRET = bytes(range(1, 33))
 FRACTIONS = (0.01, 0.02, 0.05, 0.10, 0.20, 0.50)
-LAST = "model.net.3"  # the MLP's output layer
 
 
 def describe_machine() -> str:
@@ -92,18 +84,16 @@ def describe_machine() -> str:
 
 
 # ---- the job ----------------------------------------------------------------------------------
-class Job:
-    def __init__(self, path: Path, honest: RunDir) -> None:
-        self.path = path
-        self.spec = prepare_spec(load_spec(path))
-        set_determinism(self.spec)
-        self.data: Dataset = load_dataset(self.spec)
-        self.honest = honest
-        self.n = self.spec.n_checkpoints - 1
-        self.q = compute_required_q(self.n)
+class Job(JobOfRecord):
+    """The job of record (proof/forgery) with its N and the chain's Q for it."""
 
-    def honest_state(self, i: int) -> Tensors:
-        return read_checkpoint(self.honest.checkpoint_path(i))
+    @property
+    def n(self) -> int:
+        return self.segments
+
+    @cached_property
+    def q(self) -> int:
+        return compute_required_q(self.n)
 
 
 def write_job(where: Path, segments: int, every: int, weight_decay: float) -> Path:
@@ -127,169 +117,25 @@ def write_job(where: Path, segments: int, every: int, weight_decay: float) -> Pa
     return path
 
 
-# ---- the cheat --------------------------------------------------------------------------------
-def rng_state_at(spec: JobSpec, step: int) -> torch.Tensor:
-    torch.default_generator.manual_seed(derive_seed(spec.seed, "step", step - 1))
-    return torch.get_rng_state().clone()
-
-
-def weights_of(st: Tensors) -> Tensors:
-    return {k[6:]: v for k, v in st.items() if k.startswith("model.")}
-
-
-class Cheat:
-    """A run built checkpoint by checkpoint: trained (`train`), fabricated (`fake`) or moved by
-    the weight decay alone (`decay`). Same as tests/proof/attacks/test_skipped_compute.py."""
-
-    def __init__(self, job: Job, states: list[Tensors], losses: list[str | None]) -> None:
-        self.job, self.spec, self.states, self.losses = job, job.spec, states, losses
-        self._state: TrainState | None = None
-
-    @classmethod
-    def after(cls, job: Job, prefix: int) -> Cheat:
-        trace = job.honest.read_trace()
-        states = [job.honest_state(i) for i in range(prefix + 1)]
-        return cls(job, states, [e.loss for e in trace[: prefix + 1]])
-
-    @classmethod
-    def from_init(cls, job: Job) -> Cheat:
-        return cls(job, [get_state_tensors(build_state(job.spec, job.data))], [None])
-
-    @property
-    def state(self) -> TrainState:
-        if self._state is None:
-            self._state = load_state(self.spec, self.job.data, self.states[-1])
-        return self._state
-
-    def train(self, upto: int) -> None:
-        while len(self.states) <= upto:
-            stats = SegmentStats()
-            end = self.spec.checkpoint_step(len(self.states))
-            run_steps(self.spec, self.job.data, self.state, end, stats=stats)
-            self.states.append(get_state_tensors(self.state))
-            self.losses.append(format_loss(stats.mean_loss()))
-
-    def fake(self, tensors: Tensors, loss: str) -> None:
-        step = self.spec.checkpoint_step(len(self.states))
-        st = {k: v.clone() for k, v in tensors.items()}
-        st["meta.step"] = torch.tensor([step], dtype=torch.int64)
-        st["meta.rng"] = rng_state_at(self.spec, step)
-        self.states.append(st)
-        self.losses.append(loss)
-        self._state = None
-
-    def decay(self, upto: int) -> None:
-        state, spec = self.state, self.spec
-        params = list(state.model.parameters())
-        while len(self.states) <= upto:
-            end = spec.checkpoint_step(len(self.states))
-            while state.step < end:
-                torch.default_generator.manual_seed(derive_seed(spec.seed, "step", state.step))
-                for group in state.optimizer.param_groups:
-                    group["lr"] = get_lr(spec, state.step)
-                for p in params:
-                    p.grad = torch.zeros_like(p)
-                state.optimizer.step()
-                state.step += 1
-            self.states.append(get_state_tensors(state))
-            self.losses.append("0.0")
-
-    def forge(self, dest: Path) -> RunDir:
-        dest.mkdir(parents=True)
-        (dest / "ckpt").mkdir()
-        for path in (self.job.honest.manifest_path, self.job.honest.spec_path):
-            shutil.copy(path, dest / path.name)
-        run = RunDir(dest)
-        forge_run(run, self.states, load_spec(self.job.path), self.losses)
-        model = build_state(self.spec, self.job.data).model
-        model.load_state_dict(weights_of(self.states[-1]))
-        metrics = evaluate(self.spec, self.job.data, model) | {"train_loss": self.losses[-1]}
-        run.write_manifest(
-            run.read_manifest()
-            | {"complete": True, "steps_done": self.spec.steps, "metrics": metrics}
-        )
-        return run
-
-
-def fits(job: Job, st: Tensors) -> tuple[bool, float]:
-    model = build_state(job.spec, job.data).model
-    model.load_state_dict(weights_of(st))
-    with torch.no_grad():
-        out = model(job.data.x[: job.data.n_train])
-    top = out.topk(2, dim=1).values
-    ok = bool((out.argmax(1) == job.data.y[: job.data.n_train]).all())
-    return ok, float((top[:, 0] - top[:, 1]).min())
-
-
-def saturate(job: Job, st: Tensors) -> Tensors:
-    """The output layer scaled (a power of two) until softmax is exactly one-hot on every
-    training example: every gradient is exactly zero. Momentum zeroed."""
-    ok, margin = fits(job, st)
-    assert ok and margin > 0
-    scale = 2.0 ** math.ceil(math.log2(400 / margin))
-    out = {k: v.clone() for k, v in st.items()}
-    for k in (f"{LAST}.weight", f"{LAST}.bias"):
-        out[k] = st[k] * scale
-    for k in out:
-        if k.endswith("momentum_buffer"):
-            out[k] = torch.zeros_like(out[k])
-    return out
-
-
-def first_fit(job: Job, cheat: Cheat | None = None) -> int:
-    """The first checkpoint (every n/50) whose model classifies every training example right."""
-    stride = max(1, job.n // 50)
-    for i in range(stride, job.n - stride, stride):
-        if cheat is not None:
-            cheat.train(i)
-        if fits(job, cheat.states[i] if cheat is not None else job.honest_state(i))[0]:
-            return i
-    raise RuntimeError("the model never fits its training set")
-
-
+# ---- the cheats (proof/forgery) --------------------------------------------------------------
 def cheat_skip(job: Job, f: float, rng: random.Random, dest: Path) -> tuple[RunDir, int]:
     skipped = set(rng.sample(range(1, job.n - 1), max(1, round(f * job.n))))
-    cheat = Cheat.after(job, min(skipped))
-    for s in range(min(skipped), job.n):
-        if s in skipped:
-            start, before = cheat.states[s], cheat.states[s - 1]
-            fab = {k: 2 * v - before[k] if k.startswith("model.") else v for k, v in start.items()}
-            cheat.fake(fab, cheat.losses[s] or "1.0")
-        else:
-            cheat.train(s + 1)
-    return cheat.forge(dest), len(skipped)
+    return skip_segments(job, skipped).forge(dest), len(skipped)
 
 
 def cheat_nan(job: Job, dest: Path) -> tuple[RunDir, int]:
     j = max(1, job.n // 50)
-    cheat = Cheat.after(job, j)
-    nan = {
-        k: torch.full_like(v, math.nan) if k.startswith(("model.", "optim.")) else v
-        for k, v in cheat.states[-1].items()
-    }
-    for _ in range(j + 1, job.n + 1):
-        cheat.fake(nan, format_loss(math.nan))
-    return cheat.forge(dest), job.n - j
+    return nan_copies(job, after=j).forge(dest), job.n - j
 
 
 def cheat_saturated(job: Job, dest: Path) -> tuple[RunDir, int]:
     j = first_fit(job)
-    cheat = Cheat.after(job, j)
-    sat = saturate(job, cheat.states[-1])
-    for _ in range(j + 1, job.n + 1):
-        cheat.fake(sat, "0.0")
-    return cheat.forge(dest), job.n - j
+    return saturated_copies(job, after=j).forge(dest), job.n - j
 
 
 def cheat_decay(wd_job: Job, dest: Path) -> tuple[RunDir, int]:
-    cheat = Cheat.from_init(wd_job)
-    j = first_fit(wd_job, cheat)
-    real, k = cheat.states[j], j + round(0.05 * wd_job.n) - 1
-    cheat.fake(saturate(wd_job, real), cheat.losses[j] or "1.0")
-    cheat.decay(k)
-    cheat.fake(real, cheat.losses[j] or "1.0")
-    cheat.train(wd_job.n)
-    return cheat.forge(dest), k - j + 1
+    cheat, never = decay_only(wd_job, round(0.05 * wd_job.n))
+    return cheat.forge(dest), len(never)
 
 
 # ---- judging ----------------------------------------------------------------------------------

@@ -4,9 +4,10 @@ The old suite used jobs with N <= Q segments, so every segment was replayed and 
 tested. Here the job has N = 500 one-step segments and the chain's challenge size at the default
 target is Q = compute_required_q(N) = 42, so N > 10 Q and a verifier replays < 10 % of the run.
 
-Each cheat is built the way a cheating prover would build it: the honest prefix is really trained,
-the rest is fabricated, then `forge_run` rewrites files, trace, final model and manifest (and the
-metrics, recomputed from the forged final model) so that the proof is well formed and signed.
+Each cheat is built the way a cheating prover would build it (nnet.proof.forgery): the honest
+prefix is really trained, the rest is fabricated, then `forge_run` rewrites files, trace, final
+model and manifest (and the metrics, recomputed from the forged final model) so that the proof is
+well formed and signed.
 
 1. an all-NaN absorbing state, copied onward: rejected by the trace for every challenge;
 2. a zero-gradient fixed point (a saturated softmax) copied onward with weight decay 0: each copy
@@ -24,11 +25,10 @@ from __future__ import annotations
 import math
 import random
 import re
-import shutil
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,36 +37,36 @@ import torch
 
 from nnet.econ.soundness import compute_detection, compute_required_q
 from nnet.proof.challenge import compute_challenge
-from nnet.proof.checkpoint import hash_checkpoint, read_checkpoint
+from nnet.proof.checkpoint import hash_checkpoint
 from nnet.proof.commitment import make_proof
-from nnet.proof.data import Dataset, derive_seed, load_dataset
-from nnet.proof.engine import (
-    SegmentStats,
-    TrainState,
-    build_state,
-    evaluate,
-    get_lr,
-    get_state_tensors,
-    load_state,
-    run_steps,
-    set_determinism,
+from nnet.proof.engine import SegmentStats, evaluate
+from nnet.proof.forgery import (
+    Cheat,
+    JobOfRecord,
+    Tensors,
+    decay_only,
+    first_fit,
+    load_model,
+    nan_copies,
+    nan_state,
+    saturate,
+    saturated_copies,
+    skip_segments,
+    training_fit,
 )
-from nnet.proof.forgery import forge_run
 from nnet.proof.replay import replay_segment
 from nnet.proof.rundir import RunDir
-from nnet.proof.spec import JobSpec, load_spec
+from nnet.proof.spec import load_spec
 from nnet.proof.trace import TraceEntry, check_trace, format_loss
-from nnet.proof.trainer import prepare_spec, train
+from nnet.proof.trainer import train
 from nnet.proof.verifier import Verdict, VerifyOptions, verify_proof
 
-Tensors = dict[str, torch.Tensor]
 WriteSpec = Callable[..., Path]
 
 N = 500  # segments: steps = N, checkpoint.every = 1
 Q = compute_required_q(N)  # the chain's challenge at the default target (99 % at 10 % faked)
 DRAWS = 10_000  # Monte-Carlo challenges
 SECRET = bytes(range(1, 33))
-LAST = "model.net.3"  # the MLP's output layer (net.0 flattens, net.1 is the hidden layer)
 JOB: dict[str, Any] = {"job": {"steps": N}, "checkpoint": {"every": 1, "keep_every": 1}}
 
 
@@ -76,30 +76,10 @@ def test_sizes_are_realistic() -> None:
 
 # ---- jobs, runs and verdicts ---------------------------------------------------------------
 @dataclass
-class Job:
-    """A job of record, its data, and the run directory forgeries start from."""
+class Job(JobOfRecord):
+    """A job of record, its data, and the honest run forgeries start from (see proof/forgery)."""
 
-    path: Path
-    spec: JobSpec
-    data: Dataset
-    template: RunDir
     train_s: float = 0.0
-    _states: dict[int, Tensors] = field(default_factory=dict)
-
-    def honest_state(self, index: int) -> Tensors:
-        """Checkpoint `index` of the honest run (the cheat trains its honest prefix for real)."""
-        if index not in self._states:
-            self._states[index] = read_checkpoint(self.template.checkpoint_path(index))
-        return self._states[index]
-
-    def honest_losses(self, upto: int) -> list[str | None]:
-        return [e.loss for e in self.template.read_trace()[: upto + 1]]
-
-
-def _open_job(path: Path, template: RunDir) -> Job:
-    spec = prepare_spec(load_spec(path))
-    set_determinism(spec)
-    return Job(path, spec, load_dataset(spec), template)
 
 
 @pytest.fixture(scope="module")
@@ -109,17 +89,14 @@ def job(workdir: Path, write_spec: WriteSpec) -> Job:
     torch.optim.SGD([torch.zeros(1, requires_grad=True)])  # torch's lazy imports, not training
     t0 = time.perf_counter()
     train(load_spec(path), workdir / "skip-honest")
-    train_s = time.perf_counter() - t0
-    j = _open_job(path, RunDir(workdir / "skip-honest"))
-    j.train_s = train_s
-    return j
+    return Job(path, RunDir(workdir / "skip-honest"), train_s=time.perf_counter() - t0)
 
 
 @pytest.fixture(scope="module")
 def wd_job(job: Job, write_spec: WriteSpec) -> Job:
     """The same job with weight decay 5e-4 (forgeries are rewritten to claim it)."""
     path = write_spec("skip-wd", **JOB, optimizer={"weight_decay": 5e-4})
-    return _open_job(path, job.template)
+    return Job(path, job.honest)
 
 
 _PROOFS: dict[Path, dict[str, Any]] = {}
@@ -218,100 +195,7 @@ def assert_matches(measured: float, exact: float, se: float) -> None:
     assert abs(measured - exact) <= 4 * max(se, 1 / DRAWS), (measured, exact, se)
 
 
-# ---- the cheat's tools ---------------------------------------------------------------------
-def rng_state_at(spec: JobSpec, step: int) -> torch.Tensor:
-    """The RNG state a checkpoint at `step` records: the global generator is reseeded from
-    (seed, step) before every step, so the cheat gets it for free, without training."""
-    torch.default_generator.manual_seed(derive_seed(spec.seed, "step", step - 1))
-    return torch.get_rng_state().clone()
-
-
-class Cheat:
-    """A run as a cheating prover builds it, checkpoint by checkpoint: real training where it
-    trains (`train`), cheap fabricated states where it does not (`fake`, `decay`)."""
-
-    def __init__(self, job: Job, states: list[Tensors], losses: list[str | None]) -> None:
-        self.job, self.spec = job, job.spec
-        self.states, self.losses = states, losses
-        self._state: TrainState | None = None
-
-    @classmethod
-    def after(cls, job: Job, prefix: int) -> Cheat:
-        """Start from the first `prefix` + 1 checkpoints of the job's honest run."""
-        states = [job.honest_state(i) for i in range(prefix + 1)]
-        return cls(job, states, job.honest_losses(prefix))
-
-    @classmethod
-    def from_init(cls, job: Job) -> Cheat:
-        return cls(job, [get_state_tensors(build_state(job.spec, job.data))], [None])
-
-    @property
-    def state(self) -> TrainState:
-        if self._state is None:
-            self._state = load_state(self.spec, self.job.data, self.states[-1])
-        return self._state
-
-    def train(self, upto: int) -> None:
-        """Honest training up to checkpoint `upto`, one segment at a time as the trainer does."""
-        while len(self.states) <= upto:
-            stats = SegmentStats()
-            end = self.spec.checkpoint_step(len(self.states))
-            run_steps(self.spec, self.job.data, self.state, end, stats=stats)
-            self.states.append(get_state_tensors(self.state))
-            self.losses.append(format_loss(stats.mean_loss()))
-
-    def fake(self, tensors: Tensors, loss: str) -> None:
-        """The next checkpoint is `tensors`, stamped with the step and RNG state it must have."""
-        step = self.spec.checkpoint_step(len(self.states))
-        st = {k: v.clone() for k, v in tensors.items()}
-        st["meta.step"] = torch.tensor([step], dtype=torch.int64)
-        st["meta.rng"] = rng_state_at(self.spec, step)
-        self.states.append(st)
-        self.losses.append(loss)
-        self._state = None  # any later training goes on from the fabricated state
-
-    def decay(self, upto: int) -> None:
-        """Up to checkpoint `upto`, only the weight decay: zero gradients, no forward or backward
-        pass, so the weights keep moving (exactly as training would move them when every
-        gradient is zero) at the cost of a few vector operations per step."""
-        state, spec = self.state, self.spec
-        params = list(state.model.parameters())
-        while len(self.states) <= upto:
-            end = spec.checkpoint_step(len(self.states))
-            while state.step < end:
-                torch.default_generator.manual_seed(derive_seed(spec.seed, "step", state.step))
-                for group in state.optimizer.param_groups:
-                    group["lr"] = get_lr(spec, state.step)
-                for p in params:
-                    p.grad = torch.zeros_like(p)
-                state.optimizer.step()
-                state.step += 1
-            self.states.append(get_state_tensors(state))
-            self.losses.append("0.0")  # what a replay of a saturated model measures (checked)
-
-    def forge(self, dest: Path) -> RunDir:
-        """Rewrite a copy of the run so it claims the job with these checkpoints: files, trace,
-        final model, manifest, and the metrics recomputed from the forged final model."""
-        assert len(self.states) == N + 1
-        dest.mkdir(parents=True)
-        (dest / "ckpt").mkdir()
-        for path in (self.job.template.manifest_path, self.job.template.spec_path):
-            shutil.copy(path, dest / path.name)
-        run = RunDir(dest)
-        forge_run(run, self.states, load_spec(self.job.path), self.losses)
-        model = build_state(self.spec, self.job.data).model
-        model.load_state_dict(weights_of(self.states[-1]))
-        metrics = evaluate(self.spec, self.job.data, model) | {"train_loss": self.losses[-1]}
-        run.write_manifest(
-            run.read_manifest() | {"complete": True, "steps_done": N, "metrics": metrics}
-        )
-        return run
-
-
-def weights_of(st: Tensors) -> Tensors:
-    return {k[6:]: v for k, v in st.items() if k.startswith("model.")}
-
-
+# ---- the cheat's tools (proof/forgery) -----------------------------------------------------
 def trace_reasons(job: Job, run: RunDir) -> list[str]:
     """What check_trace (every entry, no replay) finds in a run's committed trace."""
     entries: list[TraceEntry] = run.read_trace()
@@ -321,39 +205,10 @@ def trace_reasons(job: Job, run: RunDir) -> list[str]:
 
 
 # ---- the zero-gradient fixed point ---------------------------------------------------------
-def train_fit(job: Job, st: Tensors) -> tuple[float, float]:
-    """(training accuracy, least top-1 margin over the training examples) of a checkpoint."""
-    model = build_state(job.spec, job.data).model
-    model.load_state_dict(weights_of(st))
-    with torch.no_grad():
-        out = model(job.data.x[: job.data.n_train])
-    top = out.topk(2, dim=1).values
-    acc = float((out.argmax(1) == job.data.y[: job.data.n_train]).double().mean())
-    return acc, float((top[:, 0] - top[:, 1]).min())
-
-
-def saturate(job: Job, st: Tensors) -> Tensors:
-    """A zero-gradient fixed point made from a model that fits every training example: the output
-    layer scaled by a power of two (exact) until every wrong logit trails the right one by more
-    than 200, so softmax is exactly one-hot in float32 and every cross-entropy gradient underflows
-    to exactly zero; momentum buffers zeroed. The predictions, so the accuracy, do not change."""
-    acc, margin = train_fit(job, st)
-    assert acc == 1.0 and margin > 0
-    scale = 2.0 ** math.ceil(math.log2(400 / margin))
-    out = {k: v.clone() for k, v in st.items()}
-    for k in (f"{LAST}.weight", f"{LAST}.bias"):
-        out[k] = st[k] * scale
-    for k in out:
-        if k.startswith("optim.") and k.endswith("momentum_buffer"):
-            out[k] = torch.zeros_like(out[k])
-    return out
-
-
 def assert_zero_gradient(job: Job, st: Tensors) -> None:
     """Softmax is exactly one-hot on every training example, and a real training step (forward,
     backward, optimizer) sees nothing but zero gradients."""
-    model = build_state(job.spec, job.data).model
-    model.load_state_dict(weights_of(st))
+    model = load_model(job.spec, job.data, st)
     with torch.no_grad():
         p = torch.softmax(model(job.data.x[: job.data.n_train]), dim=1)
     onehot = torch.nn.functional.one_hot(job.data.y[: job.data.n_train], p.shape[1]).float()
@@ -367,27 +222,17 @@ def assert_zero_gradient(job: Job, st: Tensors) -> None:
 def fitted(job: Job) -> int:
     """The first honest checkpoint (every 10th) that classifies every training example right:
     from there the cheat can jump to a saturated model."""
-    for i in range(10, N, 10):
-        if train_fit(job, job.honest_state(i))[0] == 1.0:
-            return i
-    raise AssertionError("the honest run never fits its training set")
+    i = first_fit(job)
+    assert i % 10 == 0 and training_fit(job, job.honest_state(i))[0] == 1.0
+    return i
 
 
 def heldout_accuracy(job: Job, st: Tensors) -> float:
-    model = build_state(job.spec, job.data).model
-    model.load_state_dict(weights_of(st))
+    model = load_model(job.spec, job.data, st)
     return float(evaluate(job.spec, job.data, model)["heldout_accuracy"])
 
 
 # ---- 1. an all-NaN absorbing state ---------------------------------------------------------
-def nan_state(st: Tensors) -> Tensors:
-    """What training that diverged looks like: NaN weights and NaN momentum."""
-    return {
-        k: torch.full_like(v, math.nan) if k.startswith(("model.", "optim.")) else v.clone()
-        for k, v in st.items()
-    }
-
-
 FROZEN = re.compile(r"absorbing: segments .* leave the weights unchanged")
 NON_FINITE = re.compile(r"trace: segments ending at checkpoints .* commit no finite loss")
 
@@ -397,12 +242,7 @@ def test_nan_absorbing_state_rejected_for_every_seed(tmp_path: Path, job: Job) -
     """Honest for 20 segments, one jump to all-NaN weights, then copies (consecutive steps) to the
     end: 96 % of the compute skipped. The trace commits the NaN losses that such a run has, and
     its weights freeze: both are visible in the trace, whichever segments are challenged."""
-    j = 20
-    cheat = Cheat.after(job, j)
-    nan = nan_state(cheat.states[-1])
-    for _ in range(j + 1, N + 1):
-        cheat.fake(nan, format_loss(math.nan))
-    run = cheat.forge(tmp_path / "nan")
+    run = nan_copies(job, after=20).forge(tmp_path / "nan")
     for seed in seeds("nan", 20):
         v = verify(job, run, seed)
         assert not v.accept
@@ -421,9 +261,8 @@ def test_nan_region_with_plausible_losses_caught_by_frozen_weights(
     j, k = 200, 210  # NaN checkpoints 201-210; segments 200-210 fail any replay
     cheat = Cheat.after(job, j)
     real = cheat.states[-1]
-    for _ in range(j + 1, k + 1):
-        cheat.fake(nan_state(real), cheat.losses[j] or "1.0")
-    cheat.fake(real, cheat.losses[j] or "1.0")  # back out: checkpoint k + 1 is state j again
+    cheat.fake(nan_state(real), cheat.losses[j] or "1.0", upto=k)
+    cheat.jump_back(j)  # back out: checkpoint k + 1 is state j again
     cheat.train(N)
     run = cheat.forge(tmp_path / "nan-mid")
     region = set(range(j, k + 1))
@@ -444,10 +283,8 @@ def test_zero_gradient_fixed_point_rejected_for_every_seed(
     unchanged), then copies to the end. Each copy replays bit for bit; the trace's frozen weights
     reject the run for every challenge."""
     j = fitted
-    cheat = Cheat.after(job, j)
-    sat = saturate(job, cheat.states[-1])
-    for _ in range(j + 1, N + 1):
-        cheat.fake(sat, "0.0")
+    cheat = saturated_copies(job, after=j)
+    sat = cheat.states[j + 1]
     assert_zero_gradient(job, cheat.states[j + 1])
     # a copy is exactly what training from the previous copy gives (state, RNG and loss)
     mid, stats = (j + N) // 2, SegmentStats()
@@ -480,10 +317,8 @@ def test_zero_gradient_copies_caught_by_the_trace_alone(
     assert k < N - 1
     cheat = Cheat.after(job, j)
     real = cheat.states[-1]
-    sat = saturate(job, real)
-    for _ in range(j + 1, k + 1):
-        cheat.fake(sat, "0.0")
-    cheat.fake(real, cheat.losses[j] or "1.0")
+    cheat.fake(saturate(job, real), "0.0", upto=k)
+    cheat.jump_back(j)
     cheat.train(N)
     run = cheat.forge(tmp_path / "sat-mid")
     region = set(range(j, k + 1))
@@ -508,19 +343,9 @@ def test_weight_decay_only_region_caught_by_replay(
     ("absorbing: ... every gradient is zero"), or for the jumps a state training does not reach.
     So the detection is the hypergeometric compute_detection(N, Q, m) with m = k - j + 1."""
     job = wd_job
-    cheat = Cheat.from_init(job)
-    for j in range(10, N - 50, 10):  # honest training until the model fits the training set
-        cheat.train(j)
-        if train_fit(job, cheat.states[j])[0] == 1.0:
-            break
-    else:
-        raise AssertionError("the honest prefix never fits its training set")
-    real = cheat.states[j]
-    k = j + 24
-    cheat.fake(saturate(job, real), cheat.losses[j] or "1.0")  # segment j: the jump in
-    cheat.decay(k)  # segments j + 1 .. k - 1: weight decay only
-    cheat.fake(real, cheat.losses[j] or "1.0")  # segment k: the jump out
-    cheat.train(N)
+    cheat, never = decay_only(job, 25, before=N - 50)  # honest until the model fits, at j
+    j, k = never[0], never[-1]
+    assert k == j + 24 and j % 10 == 0 and training_fit(job, cheat.states[j])[0] == 1.0
     run = cheat.forge(tmp_path / "decay")
     assert trace_reasons(job, run) == []  # every committed leaf looks like training
     # a replay of the region reproduces it bit for bit, loss included: only the gradients tell
@@ -554,27 +379,15 @@ def test_weight_decay_only_region_caught_by_replay(
 FRACTIONS = (0.01, 0.05, 0.10, 0.20)
 
 
-def skip_segments(
+def skip_fraction(
     job: Job, fraction: float, rng: random.Random, dest: Path
 ) -> tuple[RunDir, set[int]]:
-    """A cheat that skips `fraction` of the compute. It picks the segments to skip at random
-    (never the last, which every challenge replays); for each, instead of training it
-    extrapolates the previous update (end = start + (start - previous start), momentum and the
-    rest of the state carried over, the previous segment's loss committed), and it trains the
-    next segment honestly from the fabricated state, so the run stays close to a real one and
-    every other segment replays exactly. Each skipped segment is one faked segment."""
+    """A cheat that skips `fraction` of the compute, the segments picked at random (never the last,
+    which every challenge replays): proof/forgery's skip_segments extrapolates each from the
+    previous update and trains the next one honestly from it, so every other segment replays
+    exactly and each skipped segment is one faked segment."""
     skipped = set(rng.sample(range(1, N - 1), round(fraction * N)))
-    cheat = Cheat.after(job, min(skipped))
-    for s in range(min(skipped), N):
-        if s in skipped:
-            start, before = cheat.states[s], cheat.states[s - 1]
-            cheat.fake(
-                {k: 2 * v - before[k] if k.startswith("model.") else v for k, v in start.items()},
-                cheat.losses[s] or "1.0",
-            )
-        else:
-            cheat.train(s + 1)
-    return cheat.forge(dest), skipped
+    return skip_segments(job, skipped).forge(dest), skipped
 
 
 @pytest.mark.slow
@@ -582,7 +395,7 @@ def test_detection_bounds_skipped_compute(tmp_path: Path, job: Job, draws: list[
     rng = random.Random(7)
     rows = []
     for f in FRACTIONS:
-        run, skipped = skip_segments(job, f, rng, tmp_path / f"skip-{f}")
+        run, skipped = skip_fraction(job, f, rng, tmp_path / f"skip-{f}")
         assert trace_reasons(job, run) == []  # only replay can tell
         table, _ = measure_table(job, run)
         assert table.failing == skipped and not table.always
@@ -609,7 +422,7 @@ def honest_verdicts(job: Job) -> list[tuple[bytes, Verdict, float]]:
     out = []
     for seed in seeds("honest", 8):
         t0 = time.perf_counter()
-        v = verify(job, job.template, seed)
+        v = verify(job, job.honest, seed)
         out.append((seed, v, time.perf_counter() - t0))
     return out
 
@@ -630,7 +443,7 @@ def test_verification_cost_is_q_segments(
     for _, v, _ in honest_verdicts:
         assert v.replayed_steps <= (Q + 1) * every
     # the verifier's own default Q (no q given) is the chain's: the same exact rule for this N
-    default = verify(job, job.template, b"default-q", q=None)
+    default = verify(job, job.honest, b"default-q", q=None)
     assert default.challenge["q"] == Q
     assert default.accept and default.replayed_steps <= (default.challenge["q"] + 1) * every
     steps = max(v.replayed_steps for _, v, _ in honest_verdicts)
