@@ -134,7 +134,14 @@ def register(who: Account, collateral: int = COLLATERAL, env: str = ENV) -> Any:
 
 
 def submit(
-    who: Account, *, fee: int = FEE, verifiers: int = 3, deadline: int = 2, mode: str = "exact"
+    who: Account,
+    *,
+    fee: int = FEE,
+    verifiers: int = 3,
+    deadline: int = 2,
+    mode: str = "exact",
+    checkpoints: int = N_CHECKPOINTS,
+    work: int | None = None,
 ) -> Any:
     body = {
         "spec_cid": SPEC_CID,
@@ -143,9 +150,9 @@ def submit(
         "fee": str(fee),
         "verifiers": verifiers,
         "deadline_epochs": deadline,
-        "checkpoints": N_CHECKPOINTS,
+        "checkpoints": checkpoints,
         "mode": mode,
-        "work": WORK,
+        "work": WORK if work is None else work,
     }
     return who.tx("job.submit", body)
 

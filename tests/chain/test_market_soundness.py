@@ -52,19 +52,17 @@ from nnet.tx import MAX_TX_BYTES, build_tx
 from tests.chain.helpers import CHAIN, FUNDED, Account, Devnet, account, make_devnet
 from tests.chain.test_market import (
     COLLATERAL,
-    DATASET,
     ENV,
     FEE,
     OTHER_ENV,
     PARAMS,
-    SPEC_CID,
-    SPEC_HASH,
     WORK,
     Chain,
     by_address,
     contribute,
     proof_doc,
     register,
+    submit,
 )
 
 PPM = 1_000_000
@@ -125,18 +123,16 @@ def job_tx(
     checkpoints: int = SMALL_N + 1,
     work: int = WORK,
 ) -> Any:
-    body = {
-        "spec_cid": SPEC_CID,
-        "spec_hash": SPEC_HASH,
-        "dataset_cid": DATASET,
-        "fee": str(fee),
-        "verifiers": verifiers,
-        "deadline_epochs": deadline,
-        "checkpoints": checkpoints,
-        "mode": mode,
-        "work": work,
-    }
-    return who.tx("job.submit", body)
+    """test_market's job.submit with this file's run size (SMALL_N segments) by default."""
+    return submit(
+        who,
+        fee=fee,
+        verifiers=verifiers,
+        deadline=deadline,
+        mode=mode,
+        checkpoints=checkpoints,
+        work=work,
+    )
 
 
 def run_proof(p: Account, job_id: int, leaves: list[bytes], **over: Any) -> dict[str, Any]:
