@@ -106,3 +106,16 @@ def test_high_s_signature_is_refused() -> None:
 def test_malformed_signatures_are_refused(sig: str) -> None:
     with pytest.raises(VerificationFailed):
         recover_address(b"\x01" * 32, sig)
+
+
+def test_an_address_is_the_whole_text() -> None:
+    """`$` matched before a trailing newline, and bytes.fromhex skips whitespace: one address,
+    two spellings."""
+    from nnet.crypto import normalize_address
+    from nnet.errors import MalformedInput
+
+    good = "0x" + "ab" * 20
+    assert normalize_address(good)
+    for bad in (good + "\n", " " + good, good + " ", "0x" + "ab" * 19 + "a\u0663"):
+        with pytest.raises(MalformedInput):
+            normalize_address(bad)

@@ -116,3 +116,26 @@ def test_fast_path_equals_rfc8785(value: object) -> None:
 def test_integers_beyond_2_53_cannot_be_canonicalised() -> None:
     with pytest.raises(MalformedInput, match="decimal strings"):
         canonical_json({"proof": {"metrics": {"x": 2**60}}, "name": "é"})
+
+
+@pytest.mark.parametrize("text", ["1٠٠", "1٠０", "١٠٠", "100\n", "100 ", "\n100", "0x64", "+100"])
+def test_wire_amounts_are_ascii_digits_matched_whole(text: str) -> None:
+    """Unicode digits and a trailing newline once executed as 100 (int() takes them); another
+    implementation or the OpenAPI pattern refuses them, which would split the chain."""
+    with pytest.raises(MalformedInput):
+        parse_units(text)
+
+
+@pytest.mark.parametrize("text", ["1٠٠", "١.5", "12.5\u0663"])
+def test_typed_amounts_are_ascii_digits(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_amount(text)
+
+
+def test_repeated_json_keys_are_refused() -> None:
+    """With a repeated key parsers disagree on the winner (Python: the last)."""
+    with pytest.raises(MalformedInput, match="twice"):
+        strict_loads('{"amount": "1", "amount": "100"}')
+    with pytest.raises(MalformedInput, match="twice"):
+        strict_loads('{"body": {"to": "a", "to": "b"}}')
+    assert strict_loads('{"a": {"a": 1}}') == {"a": {"a": 1}}

@@ -31,7 +31,7 @@ __all__ = [
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = SECP256K1_N // 2
-_ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_ADDRESS_RE = re.compile(r"0x[0-9a-fA-F]{40}", re.ASCII)  # whole text: no trailing newline
 
 
 def keccak256(data: bytes) -> bytes:
@@ -52,7 +52,7 @@ def normalize_address(text: object, field: str = "address") -> str:
 
     All-lowercase and all-uppercase hex carry no checksum and are accepted, as in Ethereum.
     """
-    if not isinstance(text, str) or not _ADDRESS_RE.match(text):
+    if not isinstance(text, str) or not _ADDRESS_RE.fullmatch(text):
         raise MalformedInput(f"{field} {text!r} is not an address (0x + 40 hex digits)")
     return _normalize_address_text(text, field)
 

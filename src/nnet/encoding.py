@@ -36,8 +36,10 @@ UNIT = 10**DECIMALS
 MAX_JSON_DEPTH = 32
 MAX_AMOUNT = 2**256 - 1
 
-_AMOUNT_RE = re.compile(r"^(\d+)(?:\.(\d+))?$")
-_UNITS_RE = re.compile(r"^(0|[1-9]\d*)$")
+# ASCII digits only, matched whole: `\d` would take "١٠٠" and `$` a trailing newline, and int()
+# then executes "1٠０" as 100, which another implementation (or the OpenAPI pattern) refuses
+_AMOUNT_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?", re.ASCII)
+_UNITS_RE = re.compile(r"(0|[1-9][0-9]*)", re.ASCII)
 
 
 def parse_amount(text: str) -> int:
@@ -48,7 +50,7 @@ def parse_amount(text: str) -> int:
     if not isinstance(text, str):
         raise UsageError(f"amount must be text like '12.5', not {type(text).__name__}")
     s = text.strip().replace("_", "")
-    m = _AMOUNT_RE.match(s)
+    m = _AMOUNT_RE.fullmatch(s)
     if not m:
         if s.startswith("-"):
             raise UsageError(f"amount {text!r} is negative", hint="amounts are >= 0")
@@ -70,7 +72,7 @@ def parse_units(value: object, field: str = "amount") -> int:
         raise MalformedInput(
             f"{field} must be a decimal string of base units, not {_json_type(value)}"
         )
-    if not _UNITS_RE.match(value):
+    if not _UNITS_RE.fullmatch(value):
         if value.startswith("-"):
             raise MalformedInput(f"{field} {value!r} is negative")
         raise MalformedInput(f"{field} {value!r} is not a decimal string of base units")
@@ -143,12 +145,24 @@ def _refuse_float(text: str) -> Any:
     raise ValueError(f"float {text} is not allowed (amounts are decimal strings of base units)")
 
 
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all distinct: with a repeated key, parsers disagree on which
+    value wins (Python takes the last), so two nodes could read one transaction two ways."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"invalid JSON: key {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
 def _refuse_constant(text: str) -> Any:
     raise ValueError(f"{text} is not valid JSON")
 
 
 def strict_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse JSON refusing floats, NaN/Infinity, invalid UTF-8 and nesting deeper than max_depth.
+    """Parse JSON refusing floats, NaN/Infinity, repeated keys, invalid UTF-8 and nesting deeper
+    than max_depth.
 
     Raises MalformedInput with the problem and its position.
     """
@@ -159,7 +173,12 @@ def strict_loads(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
             raise MalformedInput(f"invalid UTF-8 at byte {e.start}") from None
     _check_depth(data, max_depth)
     try:
-        return json.loads(data, parse_float=_refuse_float, parse_constant=_refuse_constant)
+        return json.loads(
+            data,
+            parse_float=_refuse_float,
+            parse_constant=_refuse_constant,
+            object_pairs_hook=_refuse_duplicate_keys,
+        )
     except json.JSONDecodeError as e:
         raise MalformedInput(f"invalid JSON: {e.msg} at column {e.colno}") from None
     except ValueError as e:

@@ -29,7 +29,7 @@ __all__ = [
 
 STANDARD_SCRYPT_N = 262144  # geth's default: ~1 s and 256 MiB to open
 LIGHT_SCRYPT_N = 4096  # geth's --lightkdf: for devnets and tests, not for real money
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)  # whole name
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class KeyStore:
 
 
 def check_name(name: str) -> None:
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise UsageError(
             f"invalid key name {name!r}",
             hint="use letters, digits, '.', '_' or '-', starting with a letter or digit",

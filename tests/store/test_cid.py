@@ -40,3 +40,17 @@ def test_parse_roundtrip_and_refusals(tmp_path: Path) -> None:
         parse_cid("bnotbase32!!")
     with pytest.raises(NotFound):
         compute_file_cid(tmp_path / "missing")
+
+
+def test_a_cid_has_one_spelling() -> None:
+    """base32 leaves unused low bits in the last character: a flipped one decodes to the same
+    digest, so it would name the same content with another string; it is refused."""
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    for data in (b"", b"x", b"some bytes" * 100):
+        cid = compute_cid(data)
+        assert parse_cid(cid)
+        i = alphabet.index(cid[-1])
+        for flip in (1, 2, 3):
+            other = cid[:-1] + alphabet[i ^ flip]
+            with pytest.raises(MalformedInput):
+                parse_cid(other)

@@ -66,7 +66,12 @@ def parse_cid(text: object, field: str = "cid") -> bytes:
         raise MalformedInput(f"{field} {text!r} is not valid base32") from None
     if len(raw) != len(_PREFIX) + DIGEST_LEN or raw[: len(_PREFIX)] != _PREFIX:
         raise MalformedInput(f"{field} {text!r} is not a CIDv1 raw sha2-256 identifier")
-    return raw[len(_PREFIX) :]
+    digest = raw[len(_PREFIX) :]
+    # one spelling per content: base32 ignores the unused low bits of the last character, so a
+    # flipped padding bit would name the same bytes with another string
+    if cid_of_digest(digest) != text:
+        raise MalformedInput(f"{field} {text!r} is not the canonical spelling of its CID")
+    return digest
 
 
 def is_cid(text: object) -> bool:
