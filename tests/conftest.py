@@ -36,6 +36,22 @@ def nnet_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 RunCli = Callable[..., Result]
 
 
+def invoke_main(args: list[str], input: str = "") -> Result:
+    """`nnet ARGS` through nnet.cli.main in this process, stdin/stdout/stderr swapped for the call
+    (and put back whatever happens); the exit code as a shell would see it."""
+    out, err = io.StringIO(), io.StringIO()
+    streams = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(input), out, err
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = streams
+    return Result(code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def run_cli(monkeypatch: pytest.MonkeyPatch) -> RunCli:
     """Run `nnet ARGS...` in this process, as a user would; returns exit code, stdout, stderr."""
@@ -43,20 +59,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch) -> RunCli:
     def run(*args: str, input: str = "", env: dict[str, str] | None = None) -> Result:
         for k, v in (env or {}).items():
             monkeypatch.setenv(k, v)
-        out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setattr(sys, "stdin", io.StringIO(input))
-        monkeypatch.setattr(sys, "stdout", out)
-        monkeypatch.setattr(sys, "stderr", err)
-        try:
-            main(list(args))
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        finally:
-            monkeypatch.setattr(sys, "stdin", sys.__stdin__)
-            monkeypatch.setattr(sys, "stdout", sys.__stdout__)
-            monkeypatch.setattr(sys, "stderr", sys.__stderr__)
-        return Result(code, out.getvalue(), err.getvalue())
+        return invoke_main(list(args), input)
 
     return run
 

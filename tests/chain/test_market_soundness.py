@@ -14,7 +14,6 @@ Each test asserts the specific refusal code or settlement reason, so it fails if
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -45,7 +44,7 @@ from nnet.errors import InvalidTx, MalformedInput
 from nnet.proof.commitment import PROOF_VERSION, make_attestation
 from nnet.proof.document import sign_document
 from nnet.proof.envclass import is_canonical_env_class
-from nnet.proof.merkle import compute_merkle_path, compute_merkle_root
+from nnet.proof.merkle import compute_merkle_root
 from nnet.proof.spec import MAX_CHECKPOINTS
 from nnet.store.cid import compute_cid
 from nnet.tx import MAX_TX_BYTES, build_tx
@@ -144,11 +143,6 @@ def run_proof(p: Account, job_id: int, leaves: list[bytes], **over: Any) -> dict
         **over,
     }
     return proof_doc(p, job_id, **fields)
-
-
-@functools.cache
-def _path(tag: str, n_checkpoints: int, index: int) -> tuple[bytes, ...]:
-    return tuple(compute_merkle_path(leaves_of(tag, n_checkpoints), index))
 
 
 def openings_of(tag: str, n_checkpoints: int, indices: list[int]) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ goes through the CLI: `nnet job submit|claim|fetch`, `nnet train`, `nnet prove`,
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -21,21 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from nnet.cli import main
 from nnet.client import NodeClient
 from nnet.keys import KeyStore
 from nnet.tour import Tour
+from tests.conftest import Result as CliResult
+from tests.conftest import invoke_main
 
 PASSWORD = "devnet-attacks"
 T = TypeVar("T")
 _SCRUB = ("NNET_KEY", "NNET_NODE", "NNET_CHAIN", "NNET_FEE", "NNET_DEBUG", "NNET_PASSWORD")
 
 
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
+class Result(CliResult):
+    """A command's exit code and output, read as JSON lines."""
 
     def records(self) -> list[Any]:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
@@ -81,18 +78,9 @@ class Devnet:
     ) -> Result:
         """`nnet ARGS` in this process (as KEY); fails unless it exits with `expect` (None: any
         exit code)."""
-        out, err = io.StringIO(), io.StringIO()
-        streams = sys.stdin, sys.stdout, sys.stderr
         with self._environment(key):
-            sys.stdin, sys.stdout, sys.stderr = io.StringIO(input), out, err
-            try:
-                main(list(args))
-                code = 0
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            finally:
-                sys.stdin, sys.stdout, sys.stderr = streams
-        result = Result(code, out.getvalue(), err.getvalue())
+            result = Result(**vars(invoke_main(list(args), input)))
+        code = result.exit_code
         self.tour.say(f"$ [{key or '-'}] nnet {' '.join(args)}  -> {code}")
         assert expect is None or code == expect, (
             f"`nnet {' '.join(args)}` as {key} exited {code}, expected {expect}:\n"

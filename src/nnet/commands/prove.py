@@ -45,8 +45,9 @@ def prove(
     from nnet.proof.rundir import RunDir
 
     rundir = RunDir(run)
-    commitment = rundir.get_commitment()  # a usage error (unfinished run) before a password
-    _refuse_doomed_run(rundir, commitment)
+    entries = rundir.read_trace()
+    commitment = rundir.get_commitment(entries)  # a usage error (unfinished run) first
+    _refuse_doomed_run(rundir, commitment, entries)
     if open_:
         _open(rundir, job, opts)
         return
@@ -62,7 +63,7 @@ def prove(
     emit_line(proof)
 
 
-def _refuse_doomed_run(rundir: Any, commitment: dict[str, Any]) -> None:
+def _refuse_doomed_run(rundir: Any, commitment: dict[str, Any], entries: list[Any]) -> None:
     """Check the run's own trace as every verifier will (non-finite losses, segments that leave
     the weights unchanged): a job whose training diverged or froze is refused here, before its
     proof costs the prover its collateral. A segment with loss exactly 0 is only a warning: its
@@ -70,7 +71,6 @@ def _refuse_doomed_run(rundir: Any, commitment: dict[str, Any]) -> None:
     from nnet.proof.trace import check_trace
 
     spec = rundir.read_spec()
-    entries = rundir.read_trace(spec.n_checkpoints)
     root = bytes.fromhex(commitment["root"][2:])
     reasons = check_trace(
         entries, spec.checkpoint_step, root, commitment["init"], commitment["final"]

@@ -21,7 +21,6 @@ from typing import Any
 
 from nnet.encoding import strict_loads
 from nnet.errors import MalformedInput, NotFound, UsageError
-from nnet.proof.merkle import compute_merkle_path
 from nnet.proof.spec import JobSpec, parse_spec
 from nnet.proof.trace import TraceEntry, compute_trace_root, parse_trace, read_trace_file
 from nnet.store.cid import compute_file_cid
@@ -109,15 +108,16 @@ class RunDir:
         with open(self.trace_path, "ab") as f:
             f.write(entry.line())
 
-    def get_commitment(self) -> dict[str, Any]:
-        """The commitment fields of a finished run (what `nnet prove` signs), without torch."""
+    def get_commitment(self, entries: list[TraceEntry] | None = None) -> dict[str, Any]:
+        """The commitment fields of a finished run (what `nnet prove` signs), without torch;
+        `entries`: the run's trace when the caller has already read it."""
         m = self.read_manifest()
         if not m.get("complete"):
             raise UsageError(
                 f"the run in {self.root} is not finished (stopped at step {m.get('steps_done')})",
                 hint="continue it with `nnet train SPEC -o RUN --resume`",
             )
-        entries = self.read_trace()
+        entries = self.read_trace() if entries is None else entries
         if len(entries) != m["checkpoints"]:
             raise MalformedInput(
                 f"{self.trace_path} lists {len(entries)} checkpoints; "
@@ -138,10 +138,3 @@ class RunDir:
         if m.get("labels"):
             doc["labels"] = m["labels"]
         return doc
-
-    def get_merkle_path(self, index: int) -> list[bytes]:
-        """The prover's opening path for checkpoint `index`, from its trace."""
-        return compute_merkle_path([e.leaf for e in self.read_trace()], index)
-
-    def get_leaf(self, index: int) -> bytes:
-        return self.read_trace()[index].leaf
