@@ -51,6 +51,14 @@ class DaemonOptions:
     peers: list[str] = field(default_factory=list)
     genesis: Path | None = None
     block_time_s: float = 1.0
+    # limits on what strangers can make this daemon hold (flags, or $NNET_HOME/daemon.toml)
+    max_blob_bytes: int = 1 << 30  # one blob
+    blob_quota_bytes: int = 64 << 30  # the whole blob store
+    min_free_disk_bytes: int = 1 << 30  # refuse uploads (507) that would leave less free
+    max_connections: int = 1024  # open connections; more are answered 503
+    header_timeout_s: float = 10.0  # a client must send its request head within this
+    log_level: str = "info"
+    log_json: bool = False
 
     @property
     def genesis_path(self) -> Path:
@@ -193,7 +201,7 @@ class Daemon:
                 self.node,
                 forward=self.replica.forward if self.replica else None,
                 peer_next_nonce=self.replica.peer_next_nonce if self.replica else None,
-                extra_routes=_capability_routes(self.node, opts.home),
+                extra_routes=_capability_routes(self.node, opts),
             )
             self.sock = _bind(opts.host, opts.port)
         except BaseException:
@@ -228,14 +236,14 @@ def run_daemon(opts: DaemonOptions) -> None:
     Daemon(opts).run()
 
 
-def _capability_routes(node: Node, home: Path) -> list[Any]:
+def _capability_routes(node: Node, opts: DaemonOptions) -> list[Any]:
     """Endpoints of other capabilities, served by the same app: governance reads, blobs."""
     from nnet.node.blobs_api import blob_routes
     from nnet.node.gov_api import gov_routes
     from nnet.node.market_api import market_routes
     from nnet.store.blobs import BlobStore
 
-    return [*gov_routes(node), *market_routes(node), *blob_routes(BlobStore(home / "blobs"))]
+    return [*gov_routes(node), *market_routes(node), *blob_routes(BlobStore(opts.home / "blobs"))]
 
 
 def _bind(host: str, port: int) -> socket.socket:
