@@ -8,11 +8,22 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: quickstart test lint man bench clean
 
+# torch==2.13.0 (constraints.txt) pins a version, not a build: from PyPI on Linux that is the CUDA
+# build (gigabytes). So the install adds PyTorch's CPU index, where 2.13.0+cpu wins the pin,
+# unless pip already has an index configured (a mirror: `pip config list`, PIP_INDEX_URL...),
+# which a command-line --extra-index-url would replace. Override: make TORCH_INDEX=URL, or
+# TORCH_INDEX= for none.
+TORCH_INDEX ?= $(shell $(PYTHON) -m pip config list 2>/dev/null | grep -q 'index-url' \
+                 || echo https://download.pytorch.org/whl/cpu)
+
+# The setup talks on stderr only, so `make quickstart | jq` sees nothing but the summary.
 $(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,plot]'
-	touch $(STAMP)
+	@echo "setting up $(VENV): python -m venv, pip install -e '.[dev,plot]'$(if $(TORCH_INDEX), (torch from $(TORCH_INDEX)))" >&2
+	@$(PYTHON) -m venv $(VENV) >&2
+	@$(BIN)/python -m pip install -q --upgrade pip >&2
+	@$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) \
+		-c constraints.txt -e '.[dev,plot]' >&2
+	@touch $(STAMP)
 
 quickstart: $(STAMP)
 	@$(BIN)/nnet quickstart

@@ -61,7 +61,7 @@ def build_app() -> typer.Typer:
             "nnet transfer 0xRECIPIENT 1.5 --nonce 0 | nnet tx verify -"
         ),
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx
 
@@ -22,6 +23,9 @@ from nnet.errors import (
     NotFound,
     VerificationFailed,
 )
+
+if TYPE_CHECKING:
+    from nnet.node.permit import BlobPermit
 
 __all__ = ["NodeClient"]
 
@@ -66,6 +70,27 @@ class NodeClient:
         """Any GET endpoint, for reads that have no method of their own yet."""
         return self._get(path, params=params or None)
 
+    def pages(self, path: str, items_key: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a paged listing (`?limit=&after=`, answered `{items_key: [...],
+        "next"}`), fetching page after page as the iterator is consumed; `params` go with every
+        request (a filter, a page size as `limit`)."""
+        after: str | None = None
+        seen: set[str] = set()
+        while True:
+            query = dict(params) if after is None else {**params, "after": after}
+            page = self._get(path, params=query or None)
+            items = page.get(items_key)
+            if not isinstance(items, list):
+                raise NodeUnreachable(f"{self.url}{path} did not answer a list of {items_key}")
+            yield from items
+            cursor = page.get("next")
+            if cursor is None:
+                return
+            after = str(cursor)
+            if after in seen:  # a node must not walk a client in circles
+                raise NodeUnreachable(f"{self.url}{path} gave the cursor {after!r} twice")
+            seen.add(after)
+
     # ---- writes -------------------------------------------------------------------------------
     def submit(self, txs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """POST transactions as NDJSON; one result per tx: {"hash"} or {"error", "code"}."""
@@ -76,11 +101,58 @@ class NodeClient:
         results = data.get("results", [data]) if isinstance(data, dict) else data
         return list(results)
 
-    def put_blob(self, chunks: Iterable[bytes], *, cid: str | None = None) -> dict[str, Any]:
-        """Upload bytes to the node's content store (streamed); returns {"cid", "size"}."""
-        params = {"cid": cid} if cid else None
-        data: dict[str, Any] = self._request("PUT", "/blobs", content=chunks, params=params)
-        return data
+    def put_blob(
+        self, content: bytes | Path | Iterable[bytes], *, signer: bytes | BlobPermit
+    ) -> dict[str, Any]:
+        """Upload to the node's content store (streamed); returns {"cid", "size"}.
+
+        The node keeps bytes only for a funded account that signs for them: `signer` is a secret
+        key (a permit for these bytes on the node's chain is signed with it, valid for an hour)
+        or a `nnet.node.permit.BlobPermit` signed beforehand. `content` is bytes, a file (hashed
+        first, then streamed), or chunks, which need a ready permit (it names their CID and size).
+        Refusals come back as PermitRequired, PermitRefused, TooLarge or StorageFull.
+        """
+        from nnet.errors import PermitRefused, PermitRequired, StorageFull, UsageError
+        from nnet.node.permit import DEFAULT_LIFETIME_MS, PERMIT_HEADER, BlobPermit, sign_permit
+        from nnet.store.blobs import read_chunks
+        from nnet.store.cid import compute_cid, compute_file_cid
+
+        headers: dict[str, str] = {}
+        chunks: Iterable[bytes]
+        if isinstance(content, bytes):
+            cid, size, chunks = compute_cid(content), len(content), [content]
+        elif isinstance(content, Path):
+            cid, size, chunks = compute_file_cid(content), content.stat().st_size, ()
+            headers["content-length"] = str(size)  # the node refuses what it won't keep unread
+        elif isinstance(signer, BlobPermit):
+            cid, size, chunks = signer.cid, signer.size, content
+        else:
+            raise UsageError("uploading a stream of chunks needs a permit naming its CID and size")
+        if isinstance(signer, BlobPermit):
+            permit = signer
+        else:
+            expires = int(time.time() * 1000) + DEFAULT_LIFETIME_MS
+            chain = str(self.status()["chain"])
+            permit = sign_permit(signer, chain=chain, cid=cid, size=size, expires=expires)
+        headers[PERMIT_HEADER] = permit.header_value()
+        if isinstance(content, Path):
+            chunks = read_chunks(content)
+        try:
+            resp = self._http.request("PUT", "/blobs", content=chunks, headers=headers)
+        except httpx.TransportError as e:
+            raise self._unreachable(e) from None
+        if resp.status_code < 400:
+            data: dict[str, Any] = resp.json()
+            return data
+        refusal = {401: PermitRequired, 403: PermitRefused, 507: StorageFull}.get(resp.status_code)
+        try:
+            err = resp.json()
+            message, code = str(err["error"]), str(err["code"])
+        except (ValueError, KeyError, TypeError):
+            refusal = None
+        if refusal is not None:
+            raise refusal(message, code=code)
+        self._raise_for(resp)
 
     def get_blob(self, cid: str) -> Iterator[bytes]:
         """Stream a blob from the node, checking that the bytes hash to `cid` as they end."""
@@ -105,20 +177,32 @@ class NodeClient:
 
         return verify_stream(chunks(), cid)
 
-    def list_blobs(self) -> list[dict[str, Any]]:
-        return list(self._get("/blobs")["blobs"])
+    def list_blobs(self) -> Iterator[dict[str, Any]]:
+        """Every blob the node holds, {"cid", "size"}, fetched a page at a time as consumed."""
+        return self.pages("/blobs", "blobs", limit=1000)
 
-    def wait(self, tx_hash: str, *, timeout_s: float = 30.0) -> dict[str, Any]:
-        """Poll until the transaction is committed (or the timeout passes); the receipt."""
+    def wait(
+        self, tx_hash: str, *, timeout_s: float = 30.0, tx: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Poll until the transaction is committed (or the timeout passes); the receipt.
+
+        With `tx`, the signed transaction as it was submitted: if the node answers not-found for
+        it (a restart or an eviction lost it), it is submitted again; and a node that cannot be
+        reached for a while (it is restarting) is waited for, until the timeout."""
         deadline = time.monotonic() + timeout_s
         delay = 0.05
         while True:
             try:
-                receipt = self.receipt(tx_hash)
-                if receipt.get("status") not in (None, "pending"):
-                    return receipt
-            except NotFound:
-                pass
+                try:
+                    receipt = self.receipt(tx_hash)
+                    if receipt.get("status") not in (None, "pending"):
+                        return receipt
+                except NotFound:
+                    if tx is not None:
+                        self._resubmit(tx_hash, tx)
+            except NodeUnreachable:
+                if tx is None or time.monotonic() > deadline:
+                    raise
             if time.monotonic() > deadline:
                 raise NnetError(
                     f"{tx_hash} was not committed within {timeout_s:.0f} s",
@@ -126,6 +210,18 @@ class NodeClient:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+    def _resubmit(self, tx_hash: str, tx: dict[str, Any]) -> None:
+        """Submit a transaction the node has lost; refusals that may pass later are not final
+        (duplicate: it is back, or committed meanwhile; mempool_full: room comes with blocks)."""
+        [result] = self.submit([tx])
+        code = result.get("code")
+        if "error" in result and code not in ("duplicate", "mempool_full"):
+            raise InvalidTx(
+                f"the node lost {tx_hash} (a restart or an eviction) and refused it again: "
+                f"{result['error']}",
+                code=code,
+            )
 
     # ---- plumbing -----------------------------------------------------------------------------
     def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -63,7 +63,9 @@ SETTINGS: dict[str, Setting] = {
         Setting("node", "NNET_NODE", "http://127.0.0.1:7654", "URL of the daemon to talk to", _url),
         Setting("key", "NNET_KEY", None, "name of the key that signs transactions"),
         Setting("chain", "NNET_CHAIN", "nnet-devnet", "chain id written into transactions"),
-        Setting("fee", "NNET_FEE", "0", "default transaction fee in NNET", _amount),
+        Setting(
+            "fee", "NNET_FEE", None, "transaction fee in NNET (unset: the chain's minimum)", _amount
+        ),
     )
 }
 

@@ -4,10 +4,14 @@
     ├── Rejected               exit 1   a check failed: bad signature, verification, policy
     │   ├── InvalidTx          exit 1   a transaction the chain refuses (carries a reason code)
     │   ├── VerificationFailed exit 1   a proof or signature that does not check out
-    │   └── WrongPassword      exit 1   a keystore that the password does not open
+    │   ├── WrongPassword      exit 1   a keystore that the password does not open
+    │   ├── PermitRequired     exit 1   an upload with no (or an unverifiable) permit: HTTP 401
+    │   └── PermitRefused      exit 1   a verified permit the node refuses (expired, unfunded): 403
+    ├── StorageFull            exit 1   the node has no room: its blob quota or its disk (507)
     ├── UsageError             exit 2   bad flag, unreadable file, malformed input
     │   ├── MalformedInput     exit 2   JSON/NDJSON/TOML that does not parse or fit its schema
-    │   └── NotFound           exit 2   a named thing (key, file, config key) that does not exist
+    │   ├── NotFound           exit 2   a named thing (key, file, config key) that does not exist
+    │   └── TooLarge           exit 2   more bytes than a limit allows (HTTP 413)
     └── NodeUnreachable        exit 3   the daemon cannot be reached
 
 The core raises these; `nnet.cli.main` turns them into one line on stderr and the exit code, and the
@@ -22,7 +26,11 @@ __all__ = [
     "NnetError",
     "NodeUnreachable",
     "NotFound",
+    "PermitRefused",
+    "PermitRequired",
     "Rejected",
+    "StorageFull",
+    "TooLarge",
     "UsageError",
     "VerificationFailed",
     "WrongPassword",
@@ -72,6 +80,29 @@ class WrongPassword(Rejected):
     code = "wrong_password"
 
 
+class PermitRequired(Rejected):
+    """An upload to the blob store without a permit, or with one whose signature does not check
+    out (code `permit_required` or `bad_permit`)."""
+
+    code = "permit_required"
+    http_status = 401
+
+
+class PermitRefused(Rejected):
+    """A signed upload permit the node will not honour; `code` says why (`permit_expired`,
+    `permit_too_long`, `wrong_chain`, `unfunded`, `permit_mismatch`)."""
+
+    code = "permit_refused"
+    http_status = 403
+
+
+class StorageFull(NnetError):
+    """The node has no room for a blob: its store quota (code `quota`) or its disk (`disk_full`)."""
+
+    code = "storage_full"
+    http_status = 507
+
+
 class UsageError(NnetError):
     """The caller asked for something malformed or impossible."""
 
@@ -90,6 +121,13 @@ class NotFound(UsageError):
 
     code = "not_found"
     http_status = 404
+
+
+class TooLarge(UsageError):
+    """More bytes than a limit allows (a blob over the per-blob limit or over its permit)."""
+
+    code = "too_large"
+    http_status = 413
 
 
 class NodeUnreachable(NnetError):

@@ -26,7 +26,6 @@ import tomli_w
 from nnet.client import NodeClient
 from nnet.errors import MalformedInput, NnetError, NotFound, VerificationFailed
 from nnet.proof.rundir import RunDir
-from nnet.store.blobs import read_chunks
 
 __all__ = [
     "OpenedRun",
@@ -143,11 +142,12 @@ def wait_for_challenge(
 
 
 def publish_openings(
-    client: NodeClient, run: RunDir, challenge: dict[str, Any]
+    client: NodeClient, run: RunDir, challenge: dict[str, Any], signer: bytes
 ) -> list[dict[str, Any]]:
     """Upload the run's trace and each challenged checkpoint (regenerating dropped ones: the
-    prover's work, never the verifier's) and describe the openings."""
-    client.put_blob(read_chunks(run.trace_path))  # verifiers fetch it by the proof's trace CID
+    prover's work, never the verifier's) and describe the openings. `signer` (the prover's key)
+    signs the upload permits."""
+    client.put_blob(run.trace_path, signer=signer)  # verifiers fetch it by the proof's trace CID
     indices = [int(i) for i in challenge["openings"]]
     missing = [i for i in indices if not run.checkpoint_path(i).exists()]
     openings = []
@@ -162,7 +162,7 @@ def publish_openings(
                 write_checkpoint(Path(tmp) / f"{index:06d}.safetensors", tensors, meta)
         for index in indices:
             path = Path(tmp) / f"{index:06d}.safetensors" if index in missing else None
-            info = client.put_blob(read_chunks(path or run.checkpoint_path(index)))
+            info = client.put_blob(path or run.checkpoint_path(index), signer=signer)
             openings.append({"index": index, "cid": info["cid"]})
     return openings
 

@@ -148,8 +148,7 @@ class Tour:
         codes = [p.wait(timeout=self.timeout_s) for p in procs]
         if codes[-1] != expect or any(codes[:-1]):
             raise StepFailed(
-                f"pipe exited {codes} (expected last {expect}): {err.strip()[-300:]}"
-                f"{self._daemon_death()}"
+                f"pipe exited {codes} (expected last {expect}): {err.strip()}{self._daemon_death()}"
             )
         values = [json.loads(line) for line in out.splitlines() if line.strip()]
         return values[0] if len(values) == 1 else values

@@ -7,6 +7,7 @@ from typing import Any
 
 from nnet.chain.audit import compute_supply_audit
 from nnet.chain.block import Header, build_block, compute_genesis_block, process_block
+from nnet.chain.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule, fit_fee
 from nnet.chain.genesis import Genesis, make_devnet_genesis
 from nnet.chain.state import State
 from nnet.crypto import address_of_private_key, keccak256
@@ -26,21 +27,28 @@ class Account:
     secret: bytes
     address: str
     nonce: int = 0
+    fees: FeeSchedule = DEFAULT_FEE_SCHEDULE  # the chain's fee parameters (make_devnet sets them)
 
     def tx(
         self,
         type_: str,
         body: dict[str, Any],
         *,
-        fee: int = 0,
+        fee: int | None = None,
         nonce: int | None = None,
         chain: str = CHAIN,
     ) -> Tx:
-        """A signed tx; without an explicit nonce, uses and advances the local counter."""
+        """A signed tx; without an explicit nonce, uses and advances the local counter; without
+        an explicit fee, pays the least the chain accepts for its size (as the CLI does)."""
         if nonce is None:
             nonce = self.nonce
             self.nonce += 1
-        return build_tx(chain, type_, self.address, nonce, fee, body).signed(self.secret)
+        n = nonce
+        if fee is None:
+            tx = fit_fee(lambda f: build_tx(chain, type_, self.address, n, f, body), self.fees)
+        else:
+            tx = build_tx(chain, type_, self.address, n, fee, body)
+        return tx.signed(self.secret)
 
     def transfer(self, to: str, amount: int, **kw: Any) -> Tx:
         return self.tx("transfer", {"to": to, "amount": str(amount)}, **kw)
@@ -84,6 +92,12 @@ def make_devnet(
     sequencer = account(f"{tag}-sequencer")
     users = [account(f"{tag}-user-{i}") for i in range(n_users)]
     merged = {"epoch_blocks": 4, "unbonding_epochs": 1, **(params or {})}
+    schedule = FeeSchedule(
+        merged.get("min_fee", DEFAULT_FEE_SCHEDULE.base),
+        merged.get("min_fee_per_byte", DEFAULT_FEE_SCHEDULE.per_byte),
+    )
+    for a in (sequencer, *users):
+        a.fees = schedule
     genesis = make_devnet_genesis(
         CHAIN,
         sequencer.address,
@@ -93,6 +107,10 @@ def make_devnet(
         params=merged,
     )
     return Devnet(sequencer, users, genesis, merged)
+
+
+FREE = {"min_fee": 0, "min_fee_per_byte": 0}
+"""Params for tests about exact balances, where a fee would only obscure the arithmetic."""
 
 
 def supply_accounted(state: State) -> int:

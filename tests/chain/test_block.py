@@ -354,3 +354,32 @@ def test_the_sequencer_cannot_grind_the_beacon() -> None:
         chain_b.append(head)
     assert [b.header.beacon for b in chain_a] == [h.beacon for h in chain_b]
     assert [b.header.hash for b in chain_a] != [h.hash for h in chain_b]
+
+
+def test_a_block_holds_at_most_max_block_bytes_of_transactions() -> None:
+    """The sequencer stops at the byte cap (the rest waits for the next block); a block over it
+    is refused on replay, so no peer can be made to serve (or store) an unbounded block."""
+    from nnet.chain.fees import compute_tx_size
+
+    cap = 64 << 10
+    net = make_devnet(2, params={"max_block_bytes": cap})
+    state, genesis = net.fresh_state()
+    alice, bob = net.users
+    txs = [alice.transfer(bob.address, 1) for _ in range(250)]  # ~330 bytes each: ~80 kB
+    result = net.block(state, genesis, txs)
+    sizes = [compute_tx_size(t) for t in txs]
+    fits = max(n for n in range(len(txs) + 1) if sum(sizes[:n]) <= cap)
+    assert 0 < fits < len(txs)
+    assert len(result.block.txs) == fits and not result.rejected
+
+    # a block made under a bigger cap is refused by a node whose chain says 64 KiB
+    big = make_devnet(2, params={"max_block_bytes": 12 << 20})
+    big_state, big_genesis = big.fresh_state()
+    a2, b2 = big.users
+    many = [a2.transfer(b2.address, 1) for _ in range(250)]
+    block = big.block(big_state, big_genesis, many).block
+    assert len(block.txs) == 250
+    strict = make_devnet(2, params={"max_block_bytes": cap})
+    strict_state, _ = strict.fresh_state()
+    with pytest.raises(InvalidTx, match="max_block_bytes"):
+        process_block(strict_state, big_genesis, block, sequencer=big.sequencer.address)

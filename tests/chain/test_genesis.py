@@ -82,4 +82,5 @@ def test_params_view_has_bounds() -> None:
         "kind": "count",
         "doc": "blocks per epoch",
     }
-    assert view["min_fee"]["value"] == "0"
+    assert view["min_fee"]["value"] == str(10**15)  # 0.001 NNET, plus a price per byte:
+    assert view["min_fee_per_byte"]["value"] == str(10**13)

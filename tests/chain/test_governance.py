@@ -17,7 +17,12 @@ from nnet.errors import InvalidTx
 from tests.chain.helpers import Account, ReplicatedChain, make_devnet, supply_accounted
 
 MIN_DEPOSIT = 10 * UNIT
-PARAMS = {"gov_min_deposit": MIN_DEPOSIT, "gov_deposit_epochs": 1, "gov_voting_epochs": 1}
+PARAMS = {
+    "gov_min_deposit": MIN_DEPOSIT,
+    "gov_min_propose_deposit": UNIT,  # below MIN_DEPOSIT: a proposal may wait in its deposit period
+    "gov_deposit_epochs": 1,
+    "gov_voting_epochs": 1,
+}
 
 
 class Chain(ReplicatedChain):

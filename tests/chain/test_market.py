@@ -35,6 +35,7 @@ from nnet.store.cid import compute_cid
 from nnet.tx import build_tx
 from tests.chain.helpers import (
     CHAIN,
+    FREE,
     Account,
     ReplicatedChain,
     make_devnet,
@@ -47,6 +48,7 @@ PARAMS = {
     "market_open_epochs": 1,
     "market_attest_epochs": 2,
     "market_min_job_collateral": UNIT,
+    **FREE,  # the payouts below are checked to the unit: no transaction fees to subtract
 }
 FEE = 10 * UNIT
 COLLATERAL = 100 * UNIT

@@ -41,12 +41,14 @@ def test_transfer_moves_amount_collects_fee_for_rewards_and_bumps_nonce(net) -> 
     state, _ = net.fresh_state()
     alice, bob = net.users[0], net.users[1]
     seq_before = get_balance(state, net.sequencer.address)
-    events = apply(state, alice.transfer(bob.address, 300, fee=7), net)
-    assert get_balance(state, alice.address) == FUNDED - 307
+    tx = alice.transfer(bob.address, 300)  # pays the chain's minimum fee for its size
+    assert tx.fee > 0
+    events = apply(state, tx, net)
+    assert get_balance(state, alice.address) == FUNDED - 300 - tx.fee
     assert get_balance(state, bob.address) == FUNDED + 300
     # fees fund the epoch's rewards (chain/economics.py); fee_proposer_ppm is 0 by default
     assert get_balance(state, net.sequencer.address) == seq_before
-    assert state.get("epoch_fees") == 7
+    assert state.get("epoch_fees") == tx.fee
     assert get_account(state, alice.address)["nonce"] == 1
     assert [e["type"] for e in events] == ["transfer", "fee"]
     assert supply_accounted(state) == net.genesis.supply
@@ -86,7 +88,7 @@ def test_bad_signature(net) -> None:  # type: ignore[no-untyped-def]
     refused(state, tampered, net, "bad_signature")
     # a transaction signed by bob but claiming to be from alice
     forged = bob.tx("transfer", {"to": bob.address, "amount": "1"})
-    forged = Tx(forged.chain, forged.type, alice.address, 0, 0, forged.body, forged.sig)
+    forged = Tx(forged.chain, forged.type, alice.address, 0, forged.fee, forged.body, forged.sig)
     refused(state, forged, net, "bad_signature")
     unsigned = Tx(good.chain, good.type, good.sender, good.nonce, good.fee, good.body, "")
     refused(state, unsigned, net, "bad_signature")
@@ -95,11 +97,12 @@ def test_bad_signature(net) -> None:  # type: ignore[no-untyped-def]
 def test_insufficient_funds_counts_the_fee(net) -> None:  # type: ignore[no-untyped-def]
     state, _ = net.fresh_state()
     alice, bob = net.users[0], net.users[1]
-    refused(state, alice.transfer(bob.address, FUNDED, fee=1, nonce=0), net, "insufficient_funds")
+    refused(state, alice.transfer(bob.address, FUNDED, nonce=0), net, "insufficient_funds")
     refused(
         state, alice.transfer(bob.address, 0, fee=FUNDED + 1, nonce=0), net, "insufficient_funds"
     )
-    apply(state, alice.transfer(bob.address, FUNDED - 1, fee=1, nonce=0), net)
+    fee = alice.transfer(bob.address, FUNDED - 10**16, nonce=0).fee  # same size as the next one
+    apply(state, alice.transfer(bob.address, FUNDED - fee, fee=fee, nonce=0), net)
     assert get_balance(state, alice.address) == 0
 
 
@@ -112,9 +115,13 @@ def test_double_spend_second_spend_refused(net) -> None:  # type: ignore[no-unty
 
 def test_fee_below_min_fee(net) -> None:  # type: ignore[no-untyped-def]
     state, _ = net.fresh_state()
-    state.put("param/min_fee", 10)
-    state.commit()
     alice = net.users[0]
+    least = alice.transfer(alice.address, 1, nonce=0)  # the least fee that pays for its size
+    refused(state, alice.transfer(alice.address, 1, fee=least.fee - 1, nonce=0), net, "fee_too_low")
+    refused(state, alice.transfer(alice.address, 1, fee=0, nonce=0), net, "fee_too_low")
+    state.put("param/min_fee", 10)
+    state.put("param/min_fee_per_byte", 0)
+    state.commit()
     refused(state, alice.transfer(alice.address, 1, fee=9, nonce=0), net, "fee_too_low")
     apply(state, alice.transfer(alice.address, 1, fee=10, nonce=0), net)
 
@@ -144,8 +151,9 @@ def test_reward_claim(net) -> None:  # type: ignore[no-untyped-def]
     state.put("reward/" + alice.address, 42)
     state.put("pool/staking_rewards", state.get("pool/staking_rewards") - 42)
     state.commit()
-    apply(state, alice.tx("reward.claim", {}), net)
-    assert get_balance(state, alice.address) == FUNDED + 42
+    claim = alice.tx("reward.claim", {})
+    apply(state, claim, net)
+    assert get_balance(state, alice.address) == FUNDED + 42 - claim.fee
     assert state.get("reward/" + alice.address) is None
     assert supply_accounted(state) == net.genesis.supply
 
@@ -159,4 +167,4 @@ def test_processor_that_fails_after_writing_is_reverted(net, monkeypatch) -> Non
         raise InvalidTx("refused after a write", code="custom")
 
     monkeypatch.setitem(TX_PROCESSORS, "transfer", half_done)
-    refused(state, alice.transfer(bob.address, 1, fee=3), net, "custom")
+    refused(state, alice.transfer(bob.address, 1), net, "custom")

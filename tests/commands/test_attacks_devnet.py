@@ -58,6 +58,10 @@ PARAMS = (
     "market_attest_epochs=60",
     "market_challenge_q=3",
     "market_detection_ppm=500000",  # Q = 6 of the 20 segments: the challenge is a real sample
+    # holdings are compared to the unit before and after each attack: no transaction fees
+    # (tests/commands/test_fee_cli.py and the quickstart run with the default fees)
+    "min_fee=0",
+    "min_fee_per_byte=0",
 )
 JOB = {
     **TINY,
@@ -307,7 +311,7 @@ def test_garbage_openings_are_rejected_not_crashed_on(
         *(write_garbage(run, i, GARBAGE[k % len(GARBAGE)], folder, marker)
           for k, i in enumerate(indices)),
     ]  # fmt: skip
-    cids = [dn.cli("store", "put", str(f), "--json").one()["cid"] for f in files]
+    cids = [dn.cli("store", "put", str(f), "--json", key="crasher").one()["cid"] for f in files]
     openings = openings_with(indices, cids[1:])
     receipt = dn.send_tx("crasher", "proof.open", {"job": job, "openings": openings})
     assert receipt["status"] == "committed", receipt

@@ -71,14 +71,15 @@ def pending(net: Net, address: str) -> int:
     return int(net.http.get(f"/accounts/{address}").json()["pending_rewards"])
 
 
-def claimed_amount(stdout: str) -> int:
-    """The amount a `nnet claim` run paid: 0 for "nothing_to_claim", else its reward event."""
+def claimed_amount(stdout: str) -> tuple[int, int]:
+    """(amount, tx fee) of a `nnet claim` run: (0, 0) for "nothing_to_claim", else its reward
+    event and the fee its transaction paid."""
     record = json.loads(stdout.strip().splitlines()[-1])
     if record.get("status") == "nothing_to_claim":
-        return 0
+        return 0, 0
     assert record["status"] == "committed", record
     (event,) = [e for e in record["events"] if e["type"] == "reward"]
-    return int(event["amount"])
+    return int(event["amount"]), int(record["tx"]["fee"])
 
 
 def test_claim_in_a_cron_loop_pays_each_reward_once(  # type: ignore[no-untyped-def]
@@ -97,9 +98,11 @@ def test_claim_in_a_cron_loop_pays_each_reward_once(  # type: ignore[no-untyped-
 
     r = run_cli("stake", "500", "--key", "alice", "--send", "--wait", env=env)
     assert r.exit_code == 0, r.stderr
+    fees = 300 * UNIT + int(json.loads(r.stdout)["tx"]["fee"])  # every fee paid to stakers
     base = int(net.http.get(f"/accounts/{alice}").json()["balance"])
 
     claims: list[int] = []
+    claim_fees: list[int] = []
     for round_ in range(2):
         pay_fees(3)
         wait_until(lambda: pending(net, alice) > 0, "rewards to accrue")
@@ -108,13 +111,18 @@ def test_claim_in_a_cron_loop_pays_each_reward_once(  # type: ignore[no-untyped-
         for _ in range(2):  # cron fires twice: the second run finds nothing (or a new epoch's)
             r = run_cli("claim", "--key", "alice", env=env)
             assert r.exit_code == 0, r.stderr
-            claims.append(claimed_amount(r.stdout))
+            amount, fee = claimed_amount(r.stdout)
+            claims.append(amount)
+            claim_fees.append(fee)
         assert claims[2 * round_] > 0, claims
     assert claims[1] == 0 or claims[1] < claims[0]
     final = net.http.get(f"/accounts/{alice}").json()
-    assert int(final["balance"]) == base + sum(claims)  # every claim paid exactly what it said
-    # alice's share of 300 NNET of fees: 500 of 1,000,500 NNET bonded, rounded down
-    assert sum(claims) + int(final["pending_rewards"]) <= 300 * UNIT * 500 // 1_000_500 + 2
+    # every claim paid exactly what it said, less the claim's own transaction fee
+    assert int(final["balance"]) == base + sum(claims) - sum(claim_fees)
+    # alice's share of the fees (300 NNET and the minimum fees of her own transactions):
+    # 500 of 1,000,500 NNET bonded, rounded down
+    fees += sum(claim_fees)
+    assert sum(claims) + int(final["pending_rewards"]) <= fees * 500 // 1_000_500 + 2
 
 
 def test_governance_lowers_inflation_and_econ_params_shows_it(  # type: ignore[no-untyped-def]

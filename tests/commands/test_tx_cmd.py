@@ -63,7 +63,8 @@ def test_bad_amounts_are_refused(run_cli: RunCli, alice: str, amount: str) -> No
 
 def test_float_in_a_transaction_is_refused(run_cli: RunCli, alice: str) -> None:
     tx = json.loads(run_cli("transfer", TO, "1", "--nonce", "0").stdout)
-    raw = json.dumps(tx).replace('"fee": "0"', '"fee": 0.5')
+    raw = json.dumps(tx).replace(f'"fee": "{tx["fee"]}"', '"fee": 0.5')
+    assert '"fee": 0.5' in raw
     r = run_cli("tx", "verify", "-", input=raw + "\n")
     assert r.exit_code == 2 and "float" in r.stderr
 

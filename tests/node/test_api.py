@@ -48,7 +48,7 @@ def test_status_params_openapi(running: RunningNode) -> None:
     params = running.http.get("/params").json()
     assert params["epoch_blocks"]["value"] == 10 and params["epoch_blocks"]["min"] == 2
     # other capabilities' endpoints are mounted on the same app
-    assert running.http.get("/proposals").json() == {"proposals": []}
+    assert running.http.get("/proposals").json() == {"proposals": [], "next": None}
     assert running.http.get("/blobs").status_code == 200
     spec = running.http.get("/openapi.json").json()
     assert {
@@ -64,7 +64,7 @@ def test_status_params_openapi(running: RunningNode) -> None:
 
 def test_transfer_is_pending_then_committed(running: RunningNode) -> None:
     alice, bob = running.users[0], running.users[1]
-    tx = alice.transfer(bob.address, 5 * UNIT, fee=1000)
+    tx = alice.transfer(bob.address, 5 * UNIT)  # pays the chain's minimum fee
     r = running.http.post("/txs", json=tx.to_dict())
     assert r.status_code == 202
     assert r.json() == {"results": [{"hash": tx.hash_hex, "status": "pending"}]}
@@ -78,7 +78,7 @@ def test_transfer_is_pending_then_committed(running: RunningNode) -> None:
         "amount": str(5 * UNIT),
     } in receipt["events"]
     acct = running.http.get(f"/accounts/{alice.address}").json()
-    assert acct["balance"] == str(FUND_NNET * UNIT - 5 * UNIT - 1000)
+    assert acct["balance"] == str(FUND_NNET * UNIT - 5 * UNIT - tx.fee)
     assert acct["nonce"] == 1 and acct["next_nonce"] == 1
     block = running.http.get(f"/blocks/{receipt['height']}").json()
     assert block["txs"][0] == tx.to_dict()
@@ -113,7 +113,7 @@ def test_ndjson_batch_with_pending_nonces_and_balance(running: RunningNode) -> N
     for r in results[:9]:
         client.wait(r["hash"], timeout_s=10)
     acct = client.account(alice.address)
-    assert acct["nonce"] == 9 and acct["balance"] == str(100 * UNIT)
+    assert acct["nonce"] == 9 and acct["balance"] == str(100 * UNIT - sum(t.fee for t in txs[:9]))
     client.close()
 
 
@@ -166,7 +166,9 @@ def test_refused_transactions_are_4xx_with_reason_and_change_nothing(running: Ru
         "bad_nonce": alice.transfer(carol.address, 2, nonce=0),  # replayed nonce, new body
         "bad_nonce ": alice.transfer(carol.address, 2, nonce=7),  # nonce gap
         "wrong_chain": alice.transfer(carol.address, 2, nonce=1, chain="mainnet"),
-        "insufficient_funds": stranger.transfer(carol.address, 1),
+        "insufficient_funds": stranger.transfer(carol.address, 1, nonce=0),
+        # a never-funded key's free, empty transfer: the minimum fee refuses it first
+        "fee_too_low": stranger.transfer(carol.address, 0, fee=0, nonce=0),
     }
     before = _snapshot(running)
     for expected, tx in cases.items():
@@ -187,7 +189,9 @@ def test_refused_transactions_are_4xx_with_reason_and_change_nothing(running: Ru
     running.wait_committed(spend1.hash_hex)
     after = _snapshot(running)
     assert after[alice.address] == before[alice.address]
-    assert int(after[bob.address]["balance"]) == int(before[bob.address]["balance"]) - half
+    assert int(after[bob.address]["balance"]) == (
+        int(before[bob.address]["balance"]) - half - spend1.fee
+    )
 
 
 def test_oversized_body_is_413(running: RunningNode) -> None:

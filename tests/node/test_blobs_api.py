@@ -1,65 +1,65 @@
-"""The content store over HTTP and through `nnet store`: CIDs as IPFS gives them, bytes checked
-against their CID on upload and on every download, nothing kept from a failed upload."""
+"""The content store over HTTP: CIDs as IPFS gives them, bytes checked against their CID on upload
+and on every download, nothing kept from a failed upload (permits and limits:
+test_blobs_permits.py; `nnet store`: test_blobs_cli.py)."""
 
 from __future__ import annotations
 
-import json
+import time
 from pathlib import Path
 
 import pytest
 
+from nnet.node.permit import PERMIT_HEADER, sign_permit
 from nnet.store.cid import compute_cid
-from tests.conftest import RunCli
 from tests.node.conftest import RunningNode
 
 HELLO_CID = "bafkreide5semuafsnds3ugrvm6fbwuyw2ijpj43gwjdxemstjkfozi37hq"
 
 
+def permit_header(running: RunningNode, cid: str, size: int) -> dict[str, str]:
+    """A permit signed by a funded user of the devnet, valid for a minute."""
+    expires = int(time.time() * 1000) + 60_000
+    permit = sign_permit(
+        running.users[0].secret, chain=running.node.chain_id, cid=cid, size=size, expires=expires
+    )
+    return {PERMIT_HEADER: permit.header_value()}
+
+
 def test_put_get_and_list(running: RunningNode) -> None:
-    r = running.http.put("/blobs", content=b"Hello world")
+    r = running.http.put(
+        "/blobs", content=b"Hello world", headers=permit_header(running, HELLO_CID, 11)
+    )
     assert r.status_code == 201 and r.json() == {"cid": HELLO_CID, "size": 11}
     got = running.http.get(f"/blobs/{HELLO_CID}")
     assert got.status_code == 200 and got.content == b"Hello world"
-    assert {"cid": HELLO_CID, "size": 11} in running.http.get("/blobs").json()["blobs"]
+    assert running.http.get("/blobs").json() == {
+        "blobs": [{"cid": HELLO_CID, "size": 11}],
+        "next": None,
+    }
 
 
 def test_upload_that_does_not_match_its_cid_is_refused_and_not_kept(running: RunningNode) -> None:
-    r = running.http.put("/blobs", params={"cid": HELLO_CID}, content=b"Hello World")
+    headers = permit_header(running, HELLO_CID, 11)
+    r = running.http.put(
+        "/blobs", params={"cid": HELLO_CID}, content=b"Hello World", headers=headers
+    )
     assert r.status_code == 400 and r.json()["code"] == "verification_failed"
     assert running.http.get("/blobs").json()["blobs"] == []
     assert running.http.get(f"/blobs/{HELLO_CID}").status_code == 404
+    assert not list((running.home / "blobs").glob(".incoming-*"))
+
+
+def test_query_cid_must_be_the_permits(running: RunningNode) -> None:
+    other = compute_cid(b"other")
+    headers = permit_header(running, HELLO_CID, 11)
+    r = running.http.put("/blobs", params={"cid": other}, content=b"Hello world", headers=headers)
+    assert r.status_code == 403 and r.json()["code"] == "permit_mismatch"
+    assert running.http.get("/blobs").json()["blobs"] == []
 
 
 def test_bad_cid_and_missing_blob(running: RunningNode) -> None:
     assert running.http.get("/blobs/not-a-cid").status_code == 400
     assert running.http.get(f"/blobs/{compute_cid(b'absent')}").status_code == 404
-
-
-def test_store_commands_round_trip_and_refuse_a_corrupt_blob(
-    running: RunningNode, run_cli: RunCli, tmp_path: Path
-) -> None:
-    src = tmp_path / "weights.bin"
-    data = bytes(range(256)) * 9000  # > 2 MiB: several chunks each way
-    src.write_bytes(data)
-    env = {"NNET_NODE": running.url}
-    put = run_cli("store", "put", str(src), "--json", env=env)
-    assert put.exit_code == 0, put.stderr
-    cid = json.loads(put.stdout)["cid"]
-    assert cid == compute_cid(data)
-    out = tmp_path / "back.bin"
-    got = run_cli("store", "get", cid, "-o", str(out), env=env)
-    assert got.exit_code == 0, got.stderr
-    assert out.read_bytes() == data
-    listed = [json.loads(line) for line in run_cli("store", "ls", "--json", env=env).lines()]
-    assert {"cid": cid, "size": len(data)} in listed
-
-    # bytes on the node's disk go bad: the download fails and nothing appears under the name
-    blob = running.home / "blobs" / cid[-2:] / cid
-    blob.write_bytes(b"x" + data[1:])
-    bad_out = tmp_path / "bad.bin"
-    bad = run_cli("store", "get", cid, "-o", str(bad_out), env=env)
-    assert bad.exit_code == 1 and not bad_out.exists()
-    assert "fails the hash check" in bad.stderr
 
 
 def test_job_fetch_into_a_relative_folder_gives_a_trainable_spec(
@@ -75,8 +75,8 @@ def test_job_fetch_into_a_relative_folder_gives_a_trainable_spec(
     data_cid = compute_cid(data)
     spec = f'[data]\npath = "x.safetensors"\ncid = "{data_cid}"\n'.encode()
     with NodeClient(running.url) as client:
-        client.put_blob([data])
-        spec_cid = client.put_blob([spec])["cid"]
+        client.put_blob(data, signer=running.users[0].secret)
+        spec_cid = client.put_blob(spec, signer=running.users[1].secret)["cid"]
         monkeypatch.chdir(tmp_path)
         job = {"id": 1, "spec_cid": spec_cid, "dataset_cid": data_cid}
         out = fetch_job(client, job, Path("job1"))

@@ -44,14 +44,17 @@ def test_restart_resumes_from_the_database(tmp_path: Path) -> None:
     net = make_devnet(2)
     node = _node(tmp_path, net)
     alice, bob = net.users
+    fees = 0
     for i in range(3):
-        node.submit_body(body(alice.transfer(bob.address, 10 * UNIT)), "application/json")
+        tx = alice.transfer(bob.address, 10 * UNIT)
+        fees += tx.fee
+        node.submit_body(body(tx), "application/json")
         node.produce_block(1_000 + i)
     head, root = node.head.height, node.head.state_root
     node.db.close()
     again = _node(tmp_path, net)
     assert again.head.height == head and again.head.state_root == root
-    assert again.account(alice.address)["balance"] == str(FUNDED - 30 * UNIT)
+    assert again.account(alice.address)["balance"] == str(FUNDED - 30 * UNIT - fees)
     again.submit_body(body(alice.transfer(bob.address, 1)), "application/json")
     assert again.produce_block(2_000).block.header.height == head + 1
 
@@ -62,7 +65,7 @@ def test_a_second_node_fed_the_same_blocks_matches_at_every_height(tmp_path: Pat
     replica = _node(tmp_path, net, "replica.db", signer=False)
     users = net.users
     for h in range(1, 26):  # crosses epochs of 4 blocks, with stakes and unstakes
-        txs = [users[h % 3].transfer(users[(h + 1) % 3].address, h * 1000, fee=h)]
+        txs = [users[h % 3].transfer(users[(h + 1) % 3].address, h * 1000)]
         if h % 5 == 0:
             txs.append(users[0].tx("stake", {"amount": str(h)}))
         if h % 7 == 0:

@@ -23,7 +23,7 @@ def send(running: RunningNode, *txs: Any) -> None:
 def test_jobs_proofs_and_nodes(running: RunningNode) -> None:
     s, p, v = running.users
     http = running.http
-    assert http.get("/jobs").json() == {"jobs": []}
+    assert http.get("/jobs").json() == {"jobs": [], "next": None}
     # a tolerance-mode job: verifiers of any class (an exact one needs a class pool of 3)
     send(running, register(p), register(v), submit(s, verifiers=2, mode="tolerance"))
     nodes = http.get("/nodes").json()["nodes"]
@@ -50,7 +50,7 @@ def test_jobs_proofs_and_nodes(running: RunningNode) -> None:
     assert [j["id"] for j in http.get("/jobs", params={"status": "challenged"}).json()["jobs"]] == [
         1
     ]
-    assert http.get("/jobs", params={"status": "open"}).json() == {"jobs": []}
+    assert http.get("/jobs", params={"status": "open"}).json() == {"jobs": [], "next": None}
     cases = {
         "/jobs/abc": (400, "malformed"),
         "/jobs/0": (400, "malformed"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nnet.chain.transition import BlockContext, process_tx
+from nnet.encoding import UNIT
 from nnet.errors import InvalidTx
 from nnet.node.mempool import Mempool, PendingTx
 from tests.chain.helpers import FUNDED, make_devnet
@@ -53,7 +54,7 @@ def test_after_block_drops_included_and_evicts_stale() -> None:
     net, state, pool, ctx = setup()
     alice, bob = net.users
     t0, t1, t2 = (alice.transfer(bob.address, 1) for _ in range(3))
-    b0 = bob.transfer(alice.address, FUNDED - 10)
+    b0 = bob.transfer(alice.address, FUNDED - UNIT)
     for t in (t0, t1, t2, b0):
         pool.admit(pending(t), ctx)
     # a block elsewhere used alice's nonce 0 for another tx and spent most of bob's funds

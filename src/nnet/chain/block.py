@@ -33,6 +33,7 @@ from functools import cached_property
 from typing import Any
 
 from nnet.chain.epoch import compute_epoch, is_epoch_end, process_epoch
+from nnet.chain.fees import compute_tx_size
 from nnet.chain.genesis import Genesis, compute_genesis_state
 from nnet.chain.market import process_market_begin_block
 from nnet.chain.params import get_param
@@ -276,13 +277,15 @@ def _build_block(
     ctx = BlockContext(height, compute_epoch(state, height), proposer, prev.hash_hex, beacon_output)
     process_begin_block(state, ctx)
     max_txs = get_param(state, "max_block_txs")
+    room = get_param(state, "max_block_bytes")
     txs: list[Tx] = []
     hashes: list[bytes] = []
     receipts: list[Receipt] = []
     rejected: list[tuple[bytes, NnetError]] = []
     for tx, h in candidates:
-        if len(txs) >= max_txs:
-            break
+        size = compute_tx_size(tx)
+        if len(txs) >= max_txs or size > room:
+            break  # not skip: a sender's later nonces would then fail and be dropped
         try:
             events = process_tx(state, tx, h, ctx, verify=not verified)
         except InvalidTx as e:
@@ -291,6 +294,7 @@ def _build_block(
         receipts.append(_receipt(tx, h, height, len(txs), events))
         txs.append(tx)
         hashes.append(h)
+        room -= size
     root, writes = _finish(state, prev, height)
     header = Header(
         prev.chain,
@@ -367,6 +371,16 @@ def _check_header(h: Header, prev: Header, sequencer: str) -> bytes:
     return _verify_beacon(h, prev, public_key)
 
 
+def _check_block_size(state: State, block: Block) -> None:
+    """A block holds at most max_block_txs transactions of max_block_bytes in all."""
+    h = block.header
+    if len(block.txs) > get_param(state, "max_block_txs"):
+        raise _bad_block(h.height, f"{len(block.txs)} transactions is over max_block_txs")
+    size = sum(compute_tx_size(tx) for tx in block.txs)
+    if size > get_param(state, "max_block_bytes"):
+        raise _bad_block(h.height, f"{size} bytes of transactions is over max_block_bytes")
+
+
 def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -> BlockResult:
     """Check and re-execute a block over `prev`; refuse (state unchanged) unless it matches."""
     h = block.header
@@ -374,6 +388,7 @@ def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -
         beacon_output = _check_header(h, prev, sequencer)
         if "0x" + compute_tx_root(block.tx_hashes).hex() != h.tx_root:
             raise _bad_block(h.height, "tx_root does not match its transactions")
+        _check_block_size(state, block)
         ctx = BlockContext(
             h.height, compute_epoch(state, h.height), h.proposer, h.prev_hash, beacon_output
         )

@@ -44,7 +44,7 @@ from nnet.chain.accounts import (
     increase_balance,
     set_pool,
 )
-from nnet.chain.params import PARAMS, PPB, get_param
+from nnet.chain.params import ECON_OFF_CHAIN, PARAMS, PPB, get_econ_values, get_param
 from nnet.econ.epoch import EpochInputs, EpochOutcome, process_epoch_economics
 from nnet.econ.fixedpoint import fraction_to_ppb
 from nnet.econ.params import PARAM_SPECS, EconParams
@@ -86,6 +86,8 @@ def econ_params_from_values(values: Mapping[str, int]) -> EconParams:
     """
     kwargs: dict[str, Fraction | int] = {}
     for spec in PARAM_SPECS:
+        if spec.name in ECON_OFF_CHAIN and spec.name not in values:
+            continue  # the chain never reads it: its econ default
         raw = int(values[spec.name])
         kwargs[spec.name] = Fraction(raw, PPB) if spec.kind == "rate" else raw
     low, high = kwargs["inflation_min"], kwargs["inflation_max"]
@@ -100,7 +102,7 @@ def econ_params_from_values(values: Mapping[str, int]) -> EconParams:
 
 def get_econ_params(state: StateLike) -> EconParams:
     """The economic parameters in force now (the one bridge from `param/<name>` to econ)."""
-    return econ_params_from_values({s.name: get_param(state, s.name) for s in PARAM_SPECS})
+    return econ_params_from_values(get_econ_values(state))
 
 
 # ---- fees and stakers --------------------------------------------------------------------------
@@ -206,8 +208,9 @@ def process_economics(state: StateLike, epoch: int) -> None:
 
 
 def _check_table() -> None:
-    """Every econ parameter has its chain row (derived in params.py); fail loudly if not."""
-    missing = [s.name for s in PARAM_SPECS if s.name not in PARAMS]
+    """Every econ parameter has its chain row (derived in params.py) or is one the chain never
+    reads (ECON_OFF_CHAIN); fail loudly if not."""
+    missing = [s.name for s in PARAM_SPECS if s.name not in PARAMS and s.name not in ECON_OFF_CHAIN]
     if missing:
         raise RuntimeError(f"economic parameters without a chain row: {missing}")
 

@@ -24,6 +24,13 @@ with full reputation weighs up to 20 % more than its stake by default. The quoru
 only, so reputation can sway a vote but never manufacture turnout. Weights are taken at tally
 time, from the stake bonded then (a voter who unstakes before the end votes with what is left).
 
+What a proposal costs its proposer, so proposals cannot flood the state: the transaction's fee
+(which grows with its bytes, chain/fees.py), a deposit of at least `gov_min_propose_deposit` taken
+from the proposer's balance (refused `deposit_too_low` below it; refunded or burned with the rest
+of the deposits), and text bounded in bytes of UTF-8: a title of at most MAX_TITLE_BYTES and a
+description of at most MAX_DESCRIPTION_BYTES (refused `text_too_long`). A longer text belongs in
+the content store, named by its CID in the description.
+
 State keys: `gov/next_id`, `proposal/<id>` (the record below), `proposal_due/<epoch>` (ids whose
 deposit or voting period ends in that epoch), `burned` (total burned, with `supply` reduced).
 """
@@ -48,8 +55,11 @@ from nnet.errors import InvalidTx, MalformedInput
 
 __all__ = [
     "KINDS",
+    "MAX_DESCRIPTION_BYTES",
     "MAX_REPUTATION",
+    "MAX_TITLE_BYTES",
     "OPTIONS",
+    "PROPOSAL_STATUSES",
     "compute_tally",
     "compute_voting_weight",
     "get_proposal",
@@ -62,7 +72,10 @@ __all__ = [
 KINDS = ("param", "text", "spend", "sequencer")
 FIXED_AT_GENESIS = frozenset({"epoch_blocks"})
 OPTIONS = ("yes", "no", "abstain", "veto")
+PROPOSAL_STATUSES = ("deposit", "voting", "passed", "rejected", "vetoed", "expired")
 MAX_REPUTATION = 10_000
+MAX_TITLE_BYTES = 200
+MAX_DESCRIPTION_BYTES = 2_000
 PPM = 1_000_000
 TREASURY = "treasury"
 
@@ -207,11 +220,31 @@ def _add_deposit(
     return events
 
 
+def _check_text(body: dict[str, Any]) -> None:
+    for name, cap in (("title", MAX_TITLE_BYTES), ("description", MAX_DESCRIPTION_BYTES)):
+        size = len(str(body.get(name, "")).encode("utf-8"))
+        if size > cap:
+            raise InvalidTx(
+                f"the proposal's {name} is {size} bytes; the limit is {cap}",
+                code="text_too_long",
+                hint="put the full text in the content store (nnet store put) and cite its CID",
+            )
+
+
 def process_gov_propose(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     """Open a proposal with an initial deposit (which may already start the voting period)."""
     body = tx.body
+    _check_text(body)
     payload = _check_payload(state, body)
     deposit = int(body.get("deposit", "0"))
+    least = get_param(state, "gov_min_propose_deposit")
+    if deposit < least:
+        raise InvalidTx(
+            f"a proposal's deposit is {format_amount(deposit)} NNET; "
+            f"the least is {format_amount(least)} NNET (gov_min_propose_deposit)",
+            code="deposit_too_low",
+            hint=f"propose with --deposit {format_amount(least)} or more",
+        )
     pid = int(state.get("gov/next_id") or 1)
     state.put("gov/next_id", pid + 1)
     proposal: dict[str, Any] = {

@@ -36,6 +36,7 @@ from nnet.econ.slashing import SlashOutcome, compute_slash
 
 __all__ = [
     "FINAL_STATUSES",
+    "JOB_STATUSES",
     "get_job",
     "get_node",
     "is_final",
@@ -52,6 +53,7 @@ __all__ = [
 PPM = 1_000_000
 TREASURY = "treasury"
 FINAL_STATUSES = ("accepted", "rejected", "refunded", "expired", "cancelled")
+JOB_STATUSES = ("open", "claimed", "proved", "drawn", "challenged", "opened", *FINAL_STATUSES)
 NODES_KEY = "market/nodes"
 ACTIVE_NODES_KEY = "active_nodes"  # read by chain/economics.py as N_n
 

@@ -9,14 +9,23 @@ parameters as rows of PARAMS.
 | ---------------- | ----- | ------- | --- | --------- | ----------------------------------------- |
 | epoch_blocks     | count | 100     | 2   | 1_000_000 | blocks per epoch (epoch = height // this) |
 | unbonding_epochs | count | 7       | 0   | 10_000    | full epochs unstaked tokens stay locked   |
-| min_fee          | units | 0       | 0   | 10**24    | smallest fee a transaction may pay        |
+| min_fee          | units | 10**15  | 0   | 10**24    | least fee of any transaction (0.001 NNET) |
+| min_fee_per_byte | units | 10**13  | 0   | 10**21    | ...plus this per byte of it (chain/fees)  |
 | max_block_txs    | count | 20_000  | 1   | 1_000_000 | most transactions in one block            |
+| max_block_bytes  | count | 8 MiB   | 64 KiB | 12 MiB | most bytes of transactions in one block   |
 | fee_proposer_ppm | ppm   | 0       | 0   | 1_000_000 | share of each fee paid to the proposer    |
 
 plus the `gov_*` rows of governance and one row per economic parameter of `nnet.econ.params`
 (PARAM_SPECS, same names and bounds, derived below, not copied): rates as "ppb" (parts per
 billion, 0.05 = 50_000_000), amounts as "units" (base units), counts as "count". The one bridge
-from these integers to `EconParams` is `chain.economics.get_econ_params`.
+from these integers to `EconParams` is `chain.economics.get_econ_params` (through
+`get_econ_values`).
+
+Not every economic parameter is a chain row: ECON_OFF_CHAIN lists those the chain never reads,
+which a vote could change without effect. `slash_fraction` is one: on chain a rejected proof
+slashes `market_slash_ppm` of the job's collateral (all of it, the soundness floor of
+econ/soundness.py) and a missed proof `market_miss_slash_ppm`; the econ model keeps its own
+`slash_fraction` for simulations only.
 """
 
 from __future__ import annotations
@@ -31,11 +40,13 @@ from nnet.errors import MalformedInput
 
 __all__ = [
     "ECON_KINDS",
+    "ECON_OFF_CHAIN",
     "PARAMS",
     "PPB",
     "ParamSpec",
     "StateReader",
     "check_param",
+    "get_econ_values",
     "get_param",
     "get_params_view",
     "param_key",
@@ -83,6 +94,12 @@ def _econ_row(spec: EconParamSpec) -> ParamSpec:
     )
 
 
+# economic parameters the chain does not read (see the module docstring), with the reason
+ECON_OFF_CHAIN = {
+    "slash_fraction": "on chain a rejected proof slashes market_slash_ppm of the collateral "
+    "(all of it); slash_fraction is the econ model's number only",
+}
+
 _M = ParamSpec
 _MARKET_PARAMS = (
     _M("market_max_verifiers", "count", 5, 1, 100, "most verifiers a job may ask for"),
@@ -120,8 +137,24 @@ PARAMS: dict[str, ParamSpec] = {
         ParamSpec(
             "unbonding_epochs", "count", 7, 0, 10_000, "full epochs an unstaked amount stays locked"
         ),
-        ParamSpec("min_fee", "units", 0, 0, 10**24, "smallest fee a transaction may pay"),
+        # the minimum fee (chain/fees.py): min_fee + min_fee_per_byte x signed size in bytes;
+        # a transfer (~330 bytes) pays ~0.0043 NNET, a 64 KiB transaction ~0.66 NNET
+        # (docs/economics.md, "Transaction fees")
+        ParamSpec("min_fee", "units", 10**15, 0, 10**24, "least fee of any transaction"),
+        ParamSpec(
+            "min_fee_per_byte", "units", 10**13, 0, 10**21, "minimum fee per byte of a transaction"
+        ),
         ParamSpec("max_block_txs", "count", 20_000, 1, 1_000_000, "most transactions in one block"),
+        # every valid transaction fits (MAX_TX_BYTES); at most 12 MiB so a block, served alone,
+        # stays under the 16 MiB a GET /blocks page may hold
+        ParamSpec(
+            "max_block_bytes",
+            "count",
+            8 << 20,
+            64 << 10,
+            12 << 20,
+            "most transaction bytes in a block",
+        ),
         # tokenomics (chain/economics.py): fees go to the epoch's reward funding; governance may
         # give the block's proposer a cut first
         ParamSpec(
@@ -135,6 +168,14 @@ PARAMS: dict[str, ParamSpec] = {
             "gov_voting_epochs", "count", 2, 1, 10_000, "epochs a proposal is open for votes"
         ),
         ParamSpec("gov_min_deposit", "units", 100 * 10**18, 0, 10**27, "deposit that opens voting"),
+        ParamSpec(
+            "gov_min_propose_deposit",
+            "units",
+            10 * 10**18,
+            0,
+            10**27,
+            "least deposit a gov.propose must carry (the proposer's)",
+        ),
         ParamSpec(
             "gov_quorum_ppm", "ppm", 334_000, 0, 1_000_000, "share of bonded stake that must vote"
         ),
@@ -152,7 +193,7 @@ PARAMS: dict[str, ParamSpec] = {
         ),
         # the training marketplace (chain/market.py, docs/marketplace.md)
         *_MARKET_PARAMS,
-        *(_econ_row(spec) for spec in ECON_PARAM_SPECS),
+        *(_econ_row(spec) for spec in ECON_PARAM_SPECS if spec.name not in ECON_OFF_CHAIN),
     )
 }
 
@@ -179,6 +220,19 @@ def get_param(state: StateReader, name: str) -> int:
     """The current value of a parameter (its default if the state has never set it)."""
     value = state.get(param_key(name))
     return PARAMS[name].default if value is None else int(value)
+
+
+def get_econ_values(state: StateReader) -> dict[str, int]:
+    """Every economic parameter as the chain integer in force: the chain rows from state, the
+    ECON_OFF_CHAIN ones at their econ default (nothing on chain reads them)."""
+    return {
+        spec.name: (
+            _to_chain_int(spec, spec.default)
+            if spec.name in ECON_OFF_CHAIN
+            else get_param(state, spec.name)
+        )
+        for spec in ECON_PARAM_SPECS
+    }
 
 
 def get_params_view(state: StateReader) -> dict[str, dict[str, Any]]:

@@ -6,10 +6,14 @@ Checks, in this order, and raises InvalidTx with a `code` at the first that fail
 | ---- | ------------------------------------------------------ | ------------------ |
 | 1    | `chain` equals the chain id in state                   | wrong_chain        |
 | 2    | `nonce` equals the sender's next nonce                 | bad_nonce          |
-| 3    | `fee` ≥ param min_fee                                  | fee_too_low        |
+| 3    | `fee` ≥ min_fee + min_fee_per_byte × size (fees.py)    | fee_too_low        |
 | 4    | the signature recovers to `from` (unless pre-verified) | bad_signature      |
 | 5    | the sender can pay the fee                             | insufficient_funds |
 | 6    | the type's processor accepts it (balance, stake)    | see each process_<type> |
+
+The size is the byte length of the signed transaction's canonical JSON (chain/fees.py), so a
+transaction pays for the bytes every node keeps; a never-funded key cannot send anything, since
+even the least transaction owes a fee it cannot pay (step 5).
 
 Fees: the sender pays `fee` into the epoch's reward funding (`epoch_fees`), less a cut for the
 block's proposer set by governance (`fee_proposer_ppm`, default 0). At epoch end the tokenomics
@@ -48,6 +52,7 @@ from nnet.chain.economics import (
     process_reward_payout,
     process_reward_settlement,
 )
+from nnet.chain.fees import compute_tx_size, get_fee_schedule
 from nnet.chain.governance import process_gov_deposit, process_gov_propose, process_gov_vote
 from nnet.chain.params import get_param
 from nnet.crypto import checksum_address, recover_raw_address
@@ -114,9 +119,16 @@ def process_tx(
             f"nonce {tx.nonce} {used} by {tx.sender}; the next nonce is {acct['nonce']}",
             code="bad_nonce",
         )
-    min_fee = get_param(state, "min_fee")
+    schedule = get_fee_schedule(state)
+    size = compute_tx_size(tx)
+    min_fee = schedule.required(size)
     if tx.fee < min_fee:
-        raise InvalidTx(f"fee {tx.fee} is below the minimum {min_fee}", code="fee_too_low")
+        raise InvalidTx(
+            f"fee {nnet(tx.fee)} NNET is below the minimum {nnet(min_fee)} NNET for a "
+            f"{size}-byte transaction ({nnet(schedule.base)} + {nnet(schedule.per_byte)} per byte)",
+            code="fee_too_low",
+            hint="leave --fee out and nnet pays the minimum",
+        )
     if verify:
         verify_tx_signature(tx, tx_hash)
     processor = TX_PROCESSORS.get(tx.type)

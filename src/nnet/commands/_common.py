@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -76,19 +77,86 @@ def note(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
-    """Plain aligned columns for a terminal."""
-    cells = [list(headers), *[list(map(str, r)) for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    )
+def terminal_width() -> int:
+    """Columns of the terminal (COLUMNS wins, as in every Unix tool); 80 when there is none."""
+    import shutil
+
+    return max(20, shutil.get_terminal_size((80, 24)).columns)
+
+
+def table(
+    rows: Sequence[Sequence[str]],
+    headers: Sequence[str],
+    *,
+    width: int | None = None,
+    keep: Sequence[str] = (),
+) -> str:
+    """Aligned columns that fit the terminal (rich): a table wider than `width` (default: the
+    terminal's) wraps its cells, at word boundaries where it can, rather than running off the
+    edge. Columns named in `keep` never wrap (rich shortens the others first)."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    width = width or terminal_width()
+    grid = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0))
+    for h in headers:
+        grid.add_column(Text(h), no_wrap=h in keep, overflow="fold")
+    for r in rows:
+        grid.add_row(*(Text(str(c)) for c in r))  # Text: a cell's "[x]" is not rich markup
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, highlight=False, emoji=False).print(grid)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().rstrip("\n").splitlines())
+
+
+def iso_time(ms: int) -> str:
+    """Milliseconds since the epoch as ISO-8601 UTC, e.g. 2026-01-02T03:04:05.678Z."""
+    from datetime import UTC, datetime
+
+    text = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def human_value(key: str, value: Any) -> str:
+    """One value for people: `-` for none, times (keys ending in `time_ms`) as ISO-8601 UTC,
+    nested records as compact JSON (never a Python repr)."""
+    if value is None:
+        return "-"
+    if key.endswith("time_ms") and isinstance(value, int) and not isinstance(value, bool):
+        return iso_time(value)
+    if isinstance(value, dict | list | tuple):
+        import json
+
+        return json.dumps(value, separators=(", ", ": "))
+    return str(value)
 
 
 def pairs(record: dict[str, Any]) -> str:
     """`key: value` lines for a terminal."""
     width = max((len(k) for k in record), default=0)
-    return "\n".join(f"{k.rjust(width)}: {'-' if v is None else v}" for k, v in record.items())
+    return "\n".join(f"{k.rjust(width)}: {human_value(k, v)}" for k, v in record.items())
+
+
+def format_param(kind: str, value: Any) -> str:
+    """A governance parameter for people, the one way `nnet params` and `nnet econ params` both
+    show it: amounts in NNET, shares and rates in percent, counts as they are. `kind` is the
+    node's (units, ppm, ppb, count) or nnet.econ's (amount, rate, count); value an integer on the
+    node's scale, or the Fraction nnet.econ holds for a rate."""
+    from fractions import Fraction
+
+    from nnet.encoding import format_amount
+
+    if kind in ("units", "amount"):
+        return format_amount(int(value)) + " NNET"
+    scale = {"ppm": 10**6, "ppb": 10**9, "rate": 1}.get(kind)
+    if scale is None:
+        return str(value)
+    percent = Fraction(value) * 100 / scale
+    whole, rest = divmod(abs(percent.numerator), percent.denominator)
+    digits = str(rest * 10**7 // percent.denominator).rjust(7, "0").rstrip("0")
+    return ("-" if percent < 0 else "") + str(whole) + (f".{digits}" if digits else "") + "%"
 
 
 # ---- input -----------------------------------------------------------------------------------
@@ -112,6 +180,46 @@ def ndjson_records(path: str) -> Iterator[Any]:
     finally:
         if stream is not sys.stdin:
             stream.close()
+
+
+# ---- output files ----------------------------------------------------------------------------
+def check_output_path(path: Path, option: str, *, folder: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written: a usage error (exit 2)
+    naming the option and the path. The nearest existing ancestor must be a writable folder; an
+    existing path must be a folder (`folder`) or a file, as the command will write it."""
+    if path.exists():
+        if folder and not path.is_dir():
+            raise UsageError(f"{option} {path}: exists and is not a folder")
+        if not folder and path.is_dir():
+            raise UsageError(f"{option} {path}: is a folder, a file path is needed")
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{option} {path}: permission denied")
+        return
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: cannot create it, {parent} is not writable")
+
+
+@contextmanager
+def writing_output(path: Path, option: str) -> Iterator[None]:
+    """Turn an OSError met while writing under `path` (permission, read-only or full disk, a
+    file where a folder should be) into a usage error naming the option and the path, instead
+    of an internal error. Errors about other files pass through unchanged."""
+    try:
+        yield
+    except OSError as e:
+        name = os.fsdecode(e.filename) if e.filename is not None else None
+        target, failed = path.absolute(), Path(name).absolute() if name else None
+        # the output itself, a file under it, or a folder on the way to it (mkdir -p)
+        if failed is not None and not (
+            failed.is_relative_to(target) or target.is_relative_to(failed)
+        ):
+            raise
+        raise UsageError(f"{option} {path}: cannot write: {e.strerror or e}") from None
 
 
 # ---- keys and passwords ----------------------------------------------------------------------
@@ -159,15 +267,42 @@ def key_name(flag: str | None) -> str:
     raise NotFound("no key chosen", hint=f"pass --key NAME or set NNET_KEY; keys here: {have}")
 
 
-def unlock(flag: str | None, password_file: Path | None) -> tuple[str, bytes]:
-    """(address, private key) of the signing key, decrypted with its password."""
+def address_of(text: str | None, key: str | None = None, *, what: str = "address") -> str:
+    """The account a read command is about: an address as given (0x + 40 hex), or a key's
+    address by name (TEXT or --key), else the signing key's. One resolver for every command
+    that takes "ADDR or key name" (balance, node show)."""
+    from nnet.crypto import normalize_address
     from nnet.keys import KeyStore
 
-    store = KeyStore(home_dir())
+    if text and key:
+        raise UsageError(f"give an {what} or --key, not both")
+    if text and text.startswith(("0x", "0X")):
+        return normalize_address(text, what)
+    return KeyStore(home_dir()).info(key_name(text or key)).address
+
+
+_UNLOCKED: dict[tuple[str, str, str], bytes] = {}
+
+
+def unlock(flag: str | None, password_file: Path | None) -> tuple[str, bytes]:
+    """(address, private key) of the signing key, decrypted with its password.
+
+    A command that signs twice (a transaction and a blob upload permit) prompts once: a key
+    unlocked at the prompt is kept for the life of this process, by keystore, name and address
+    (a password from --password-file or NNET_PASSWORD is simply read again)."""
+    from nnet.keys import KeyStore
+
+    home = home_dir()
+    store = KeyStore(home)
     name = key_name(flag)
     info = store.info(name)  # NotFound (listing keys) before asking for a password
-    secret = store.secret(name, read_password(password_file, what=f"key {name!r}"))
-    return info.address, secret
+    if password_file is not None or "NNET_PASSWORD" in os.environ:
+        return info.address, store.secret(name, read_password(password_file))
+    cache_key = (str(home), name, info.address)
+    if cache_key not in _UNLOCKED:
+        password = read_password(None, what=f"key {name!r}")
+        _UNLOCKED[cache_key] = store.secret(name, password)
+    return info.address, _UNLOCKED[cache_key]
 
 
 def each(items: Iterable[Any]) -> Iterator[Any]:

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, key_name, pairs, want_json
-from nnet.config import home_dir, resolve
-from nnet.crypto import normalize_address
+from nnet.commands._common import JsonOpt, NodeOpt, address_of, emit, pairs, want_json
+from nnet.config import resolve
 from nnet.encoding import format_amount
 
 
@@ -20,30 +19,25 @@ def balance(
     address: Annotated[
         str | None, typer.Argument(help="Address or key name (default: your key).")
     ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", "-k", help="Key name whose account to show.")
+    ] = None,
     node: NodeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show an account's balance, bonded stake, unbonding entries and pending rewards in NNET.
 
+    The account is an address, a key name (as ADDRESS or --key), or by default your signing key.
     JSON output keeps amounts as base-unit strings, exactly as the node reports them.
 
-    Example: nnet balance 0x8ba1f109551bD432803012645Ac136ddd64DBA72
+    Example: nnet balance --key gpu; nnet balance 0x8ba1f109551bD432803012645Ac136ddd64DBA72
     """
     from nnet.client import NodeClient
 
-    addr = resolve_address(address)
+    addr = address_of(address, key)
     with NodeClient(resolve("node", node) or "") as client:
         acct = client.account(addr)
     emit(acct, as_json=want_json(as_json), human=_human)
-
-
-def resolve_address(text: str | None) -> str:
-    """An address as given, or the address of a key name (default: the signing key)."""
-    if text and text.startswith("0x"):
-        return normalize_address(text)
-    from nnet.keys import KeyStore
-
-    return KeyStore(home_dir()).info(key_name(text)).address
 
 
 def _human(acct: dict[str, Any]) -> str:

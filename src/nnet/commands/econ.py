@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, note, table, want_json
+from nnet.commands._common import (
+    JsonOpt,
+    NodeOpt,
+    check_output_path,
+    emit,
+    format_param,
+    note,
+    table,
+    want_json,
+    writing_output,
+)
 from nnet.errors import UsageError
 
 app = typer.Typer(
@@ -60,7 +70,8 @@ def _chain_params(node: str | None) -> tuple[Any, str]:
         with NodeClient(url, timeout=5.0) as client:
             status = client.status()
             view = client.get("/params")
-        values = {s.name: int(view[s.name]["value"]) for s in PARAM_SPECS}
+        # those not on chain (chain.params.ECON_OFF_CHAIN) keep their econ default
+        values = {s.name: int(view[s.name]["value"]) for s in PARAM_SPECS if s.name in view}
         where = f"{status.get('chain', '?')} at height {status.get('height', '?')} ({url})"
         return econ_params_from_values(values), where
     except NnetError as e:
@@ -80,12 +91,15 @@ def params_(
 ) -> None:
     """Print every economic parameter: value, bounds, unit and meaning.
 
+    Shown as `nnet params` shows them: amounts in NNET, rates and shares in percent.
+
     The values are those in force on the chain when a node answers (--node, env NNET_NODE),
     otherwise the defaults (a note on stderr says which). --set shows a what-if on top.
     With --json, one JSON line per parameter; amounts there are base-unit strings.
 
     Example: nnet econ params --set target_inflation=3% --json | jq -r '.name + " " + .value'
     """
+    from nnet.chain.params import ECON_OFF_CHAIN
     from nnet.econ.params import PARAM_SPECS
 
     base, source = None, "defaults"
@@ -110,7 +124,8 @@ def params_(
                     "kind": s.kind,
                     "unit": s.unit,
                     "meaning": s.meaning,
-                    "source": source,
+                    # a parameter the chain does not hold keeps the model's value: say so
+                    "source": "model" if source == "chain" and s.name in ECON_OFF_CHAIN else source,
                 },
                 as_json=True,
             )
@@ -118,11 +133,11 @@ def params_(
     rows = [
         (
             s.name,
-            s.render(getattr(params, s.name)),
-            s.render(s.min),
-            s.render(s.max),
+            format_param(s.kind, getattr(params, s.name)),
+            format_param(s.kind, s.min),
+            format_param(s.kind, s.max),
             s.unit,
-            s.meaning,
+            s.meaning + (" (model only, not on chain)" if s.name in ECON_OFF_CHAIN else ""),
         )
         for s in PARAM_SPECS
     ]
@@ -174,6 +189,9 @@ def simulate(
         from nnet.econ.plot import require_matplotlib
 
         require_matplotlib()  # fail before the work, not after it
+        check_output_path(plot, "--plot")
+    if csv_file is not None:
+        check_output_path(csv_file, "--csv")
     epochs = years * params.epochs_per_year
     if epochs > 2_000_000:
         raise UsageError(
@@ -193,13 +211,14 @@ def simulate(
     if plot is not None:
         from nnet.econ.plot import write_chart
 
-        write_chart(
-            rows,
-            plot,
-            scenario=sc.name,
-            description=sc.description,
-            max_supply_nnet=params.max_supply / 10**18,
-        )
+        with writing_output(plot, "--plot"):
+            write_chart(
+                rows,
+                plot,
+                scenario=sc.name,
+                description=sc.description,
+                max_supply_nnet=params.max_supply / 10**18,
+            )
         note(f"wrote chart to {plot}")
     if want_json(as_json):
         for row in rows:
@@ -240,4 +259,4 @@ def _write_csv(rows: list[dict[str, Any]], path: Path) -> None:
             writer.writeheader()
             writer.writerows(rows)
     except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+        raise UsageError(f"--csv {path}: cannot write: {e.strerror}") from None

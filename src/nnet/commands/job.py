@@ -23,12 +23,15 @@ from nnet.commands._common import (
     PasswordFileOpt,
     SendOpt,
     WaitOpt,
+    check_output_path,
     emit,
     note,
     pairs,
     table,
     want_json,
+    writing_output,
 )
+from nnet.commands._listing import LimitOpt, listing
 from nnet.commands._txflow import TxOptions, command_with_tx_options, issue, tx_command
 from nnet.config import resolve
 from nnet.encoding import format_amount, parse_amount
@@ -101,15 +104,16 @@ def prepare_job(spec_path: Path) -> JobFiles:
     )
 
 
-def upload_job(files: JobFiles, node_url: str) -> None:
-    """Put the spec and every data file into the node's blob store (each checked by its CID)."""
+def upload_job(files: JobFiles, node_url: str, secret: bytes) -> None:
+    """Put the spec and every data file into the node's blob store (each checked by its CID),
+    with upload permits signed by the submitter's key (the node keeps blobs for funded keys)."""
     from nnet.client import NodeClient
-    from nnet.store.blobs import read_chunks
 
-    with NodeClient(node_url) as client:
-        client.put_blob([files.spec_toml], cid=files.spec_cid)
+    with NodeClient(node_url, timeout=600.0) as client:
+        client.put_blob(files.spec_toml, signer=secret)
         for cid, path in files.blobs.items():
-            client.put_blob(read_chunks(path), cid=cid)
+            if client.put_blob(path, signer=secret)["cid"] != cid:
+                raise VerificationFailed(f"{path} changed while it was being submitted")
             note(f"uploaded {path.name} as {cid}")
 
 
@@ -154,7 +158,11 @@ def submit(
     """Submit a training job: check the data CIDs against the files, upload spec and data to the
     node's blob store, and escrow the fee (`--fee` is the job's price; `--tx-fee` the tx fee).
 
-    Example: nnet job submit examples/mnist.toml --fee 25 --verifiers 3 --send
+    The chain gives the job its id when the submission commits: with --send --wait the receipt's
+    job.submitted event holds it (and stderr says it); with --send alone the receipt is still
+    pending, and stderr says how to find the id (`nnet tx show HASH`).
+
+    Example: nnet job submit examples/mnist.toml --fee 25 --verifiers 3 --send --wait
     """
     amount = parse_amount(fee)
     if amount == 0:
@@ -162,12 +170,34 @@ def submit(
     files = prepare_job(spec)
     opts = TxOptions(key, password_file, nonce, tx_fee, chain, node, send, wait)
     if not no_upload:
-        upload_job(files, resolve("node", node) or "")
+        from nnet.commands._common import unlock
+
+        upload_job(files, resolve("node", node) or "", unlock(key, password_file)[1])
     note(f"spec {files.spec_cid} (hash {files.spec_hash[:18]}…), dataset {files.dataset_cid}")
     _tell_challenge(files, resolve("node", node) or "")
     if send:
         _warn_if_too_few_verifiers(resolve("node", node) or "", key, verifiers)
-    issue("job.submit", job_body(files, amount, verifiers, deadline_epochs), opts)
+    tx = issue("job.submit", job_body(files, amount, verifiers, deadline_epochs), opts)
+    if send:
+        _tell_job_id(tx.hash_hex, resolve("node", node) or "", waited=wait)
+
+
+def _tell_job_id(tx_hash: str, node_url: str, *, waited: bool) -> None:
+    """The chain numbers the job when it commits the submission: say the id after --wait, and
+    otherwise how to learn it (the receipt printed on stdout is the submission's, still pending)."""
+    if not waited:
+        note(
+            f"the job gets its id when {tx_hash} commits (a block or two): "
+            f"`nnet tx show {tx_hash}` then shows it (job.submitted), or submit with --wait"
+        )
+        return
+    from nnet.client import NodeClient
+
+    with NodeClient(node_url) as client:
+        receipt = client.receipt(tx_hash)
+    ids = [e.get("job") for e in receipt.get("events", []) if e.get("type") == "job.submitted"]
+    if ids:
+        note(f"job {ids[0]} submitted; next: nnet job show {ids[0]}")
 
 
 def _tell_challenge(files: JobFiles, node_url: str) -> None:
@@ -267,30 +297,41 @@ def list_(
     status: Annotated[
         str | None, typer.Option("--status", help="Only jobs in this status (e.g. open).")
     ] = None,
+    limit: LimitOpt = None,
     node: NodeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List jobs, newest first: status, fee, assignee, blocks left before the current deadline.
 
-    Example: nnet job list --status open
+    Every job, page by page, unless --limit says how many.
+
+    Example: nnet job list --status open --limit 20
     """
-    with _client(node) as client:
-        jobs = client.get("/jobs", **({"status": status} if status else {}))["jobs"]
-    if want_json(as_json):
-        for j in jobs:
-            emit(j, as_json=True)
-        return
-    rows = [
-        (
-            str(j["id"]),
-            j["status"],
-            format_amount(int(j["fee"])),
-            str(j["verifiers"]),
-            j["assignee"] or "-",
-            str(j.get("blocks_left", "-")),
+    from nnet.chain.market_settle import JOB_STATUSES
+
+    if status is not None and status not in JOB_STATUSES:
+        raise UsageError(
+            f"--status {status!r} is not a job status",
+            hint=f"one of: {', '.join(JOB_STATUSES)}",
         )
-        for j in jobs
-    ]
+    filters = {"status": status} if status else {}
+    with _client(node) as client:
+        jobs = listing(client, "/jobs", "jobs", limit, **filters)
+        if want_json(as_json):
+            for j in jobs:
+                emit(j, as_json=True)
+            return
+        rows = [
+            (
+                str(j["id"]),
+                j["status"],
+                format_amount(int(j["fee"])),
+                str(j["verifiers"]),
+                j["assignee"] or "-",
+                str(j.get("blocks_left", "-")),
+            )
+            for j in jobs
+        ]
     print(table(rows, ("ID", "STATUS", "FEE", "VERIFIERS", "ASSIGNEE", "BLOCKS LEFT")))
 
 
@@ -345,6 +386,7 @@ def fetch(
     from nnet.client import NodeClient
     from nnet.market_io import fetch_job
 
+    check_output_path(output, "--output", folder=True)
     with NodeClient(resolve("node", node) or "", timeout=600.0) as client:
         record = client.get(f"/jobs/{job}")
         if not record.get("assignee"):
@@ -352,6 +394,7 @@ def fetch(
                 f"job {job} is not claimed yet: a run is bound to its job and its prover",
                 hint=f"claim it first: nnet job claim {job} --send --wait",
             )
-        spec = fetch_job(client, record, output, bind_to=str(record["assignee"]))
+        with writing_output(output, "--output"):
+            spec = fetch_job(client, record, output, bind_to=str(record["assignee"]))
     note(f"job {job}: spec and data in {output}, bound to prover {record['assignee']}")
     print(spec)

@@ -11,10 +11,19 @@ from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, note, pairs, table, want_json
+from nnet.commands._common import (
+    JsonOpt,
+    NodeOpt,
+    address_of,
+    emit,
+    note,
+    pairs,
+    table,
+    want_json,
+)
+from nnet.commands._listing import LimitOpt, listing
 from nnet.commands._txflow import tx_command
 from nnet.config import resolve
-from nnet.crypto import normalize_address
 from nnet.encoding import format_amount, parse_amount
 from nnet.errors import MalformedInput, UsageError
 
@@ -114,42 +123,52 @@ def _client(node: str | None):  # type: ignore[no-untyped-def]
 
 
 @app.command("list")
-def list_(node: NodeOpt = None, as_json: JsonOpt = False) -> None:
-    """List registered compute nodes with collateral and reputation.
+def list_(limit: LimitOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
+    """List registered compute nodes with collateral and reputation, by address.
 
-    Example: nnet node list
+    Every node, page by page, unless --limit says how many.
+
+    Example: nnet node list --limit 50
     """
     with _client(node) as client:
-        nodes = client.get("/nodes")["nodes"]
-    if want_json(as_json):
-        for n in nodes:
-            emit(n, as_json=True)
-        return
-    rows = [
-        (
-            n["address"],
-            n["gpu"],
-            format_amount(int(n["collateral"])),
-            format_amount(int(n["locked"])),
-            str(n["reputation"]),
-            str(n["proofs_ok"]),
-        )
-        for n in nodes
-    ]
+        nodes = listing(client, "/nodes", "nodes", limit)
+        if want_json(as_json):
+            for n in nodes:
+                emit(n, as_json=True)
+            return
+        rows = [
+            (
+                n["address"],
+                n["gpu"],
+                format_amount(int(n["collateral"])),
+                format_amount(int(n["locked"])),
+                str(n["reputation"]),
+                str(n["proofs_ok"]),
+            )
+            for n in nodes
+        ]
     print(table(rows, ("ADDRESS", "GPU", "COLLATERAL", "LOCKED", "REPUTATION", "PROOFS OK")))
 
 
 @app.command("show")
 def show(
-    address: Annotated[str, typer.Argument(help="Node address.")],
+    address: Annotated[
+        str | None, typer.Argument(help="Node address or key name (default: your key).")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", "-k", help="Key name whose node to show.")
+    ] = None,
     node: NodeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show one compute node: class, collateral, reputation, verified work.
 
-    Example: nnet node show 0x8ba1f109551bD432803012645Ac136ddd64DBA72
+    The node is an address, a key name (as ADDRESS or --key), or by default your signing key,
+    as for `nnet balance`.
+
+    Example: nnet node show gpu; nnet node show 0x8ba1f109551bD432803012645Ac136ddd64DBA72
     """
-    addr = normalize_address(address, "address")
+    addr = address_of(address, key, what="address")
     with _client(node) as client:
         record = client.get(f"/nodes/{addr}")
     emit(record, as_json=want_json(as_json), human=_human)

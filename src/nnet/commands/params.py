@@ -6,9 +6,8 @@ from typing import Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, table, want_json
+from nnet.commands._common import JsonOpt, NodeOpt, emit, format_param, table, want_json
 from nnet.config import resolve
-from nnet.encoding import format_amount
 
 
 def register(parent: typer.Typer) -> None:
@@ -39,12 +38,5 @@ def params(node: NodeOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _show(p: dict[str, Any], field: str) -> str:
-    """A parameter value for people: NNET for amounts, percent for ppm/ppb shares."""
-    raw = int(p[field])
-    kind = p.get("kind")
-    if kind == "units":
-        return format_amount(raw) + " NNET"
-    if kind in ("ppm", "ppb"):
-        scale = 10**4 if kind == "ppm" else 10**7  # parts per 100
-        return format_amount(raw * 10**18 // scale) + "%"
-    return str(raw)
+    """A parameter value for people, exactly as `nnet econ params` shows it."""
+    return format_param(str(p.get("kind")), int(p[field]))

@@ -118,6 +118,7 @@ def _open(rundir: object, job: str | None, opts: TxOptions) -> None:
 
     if job is None or not (job.isascii() and job.isdigit()):
         raise UsageError("--open answers an on-chain challenge: pass --job ID")
+    secret = unlock(opts.key, opts.password_file)[1]  # signs the upload permits
     with NodeClient(resolve("node", opts.node) or "", timeout=600.0) as client:
         view = wait_for_challenge(client, int(job))
         challenge = view["challenge"]
@@ -125,5 +126,5 @@ def _open(rundir: object, job: str | None, opts: TxOptions) -> None:
             f"challenge of job {job}: segments {challenge['segments']} of {challenge['of']}; "
             f"opening checkpoints {challenge['openings']}"
         )
-        openings = publish_openings(client, rundir, challenge)  # type: ignore[arg-type]
+        openings = publish_openings(client, rundir, challenge, secret)  # type: ignore[arg-type]
     issue("proof.open", {"job": int(job), "openings": openings}, opts)

@@ -117,7 +117,7 @@ def act_offline(tour: Any, addr: dict[str, str]) -> dict[str, Any]:
     ok = tour.json("tx", "verify", "-", input=json.dumps(tx) + "\n")
     tampered = dict(tx, body={**tx["body"], "amount": str(10**24)})
     bad = tour.json("tx", "verify", "-", input=json.dumps(tampered) + "\n", expect=1)
-    tour.say(f"  genuine: ok={ok['ok']}; tampered copy: ok={bad['ok']} ({bad['error'][:60]}…)")
+    tour.say(f"  genuine: ok={ok['ok']}; tampered copy: ok={bad['ok']} ({bad['error']})")
     return {"verified": ok["ok"], "tampered_rejected": not bad["ok"]}
 
 
@@ -299,8 +299,7 @@ def act_cheating_job(tour: Any, spec: Path) -> dict[str, Any]:
         f"  settled {view['settlement']['outcome']}: cheater slashed {_nnet(slashed)} NNET, "
         f"reputation {before['reputation']} -> {after['reputation']}"
     )
-    for r in reasons[:3]:
-        tour.say(f"  reason: {r[:110]}")
+    narrate_reasons(tour, reasons)
     return {
         "job": job,
         "status": view["status"],
@@ -309,6 +308,14 @@ def act_cheating_job(tour: Any, spec: Path) -> dict[str, Any]:
         "reasons": reasons,
         "settlement": view["settlement"],
     }
+
+
+def narrate_reasons(tour: Any, reasons: list[str], shown: int = 3) -> None:
+    """The first reasons of a rejection, each whole (a cut reason hides why the proof failed)."""
+    for r in reasons[:shown]:
+        tour.say(f"  reason: {r}")
+    if len(reasons) > shown:
+        tour.say(f"  ({len(reasons) - shown} more in the summary's cheating_job.reasons)")
 
 
 def act_rewards(tour: Any, addr: dict[str, str]) -> dict[str, Any]:

@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
+import time
+from typing import Annotated, Any
+
 import typer
 
 from nnet.commands._common import JsonOpt, NodeOpt, emit, pairs, want_json
 from nnet.config import resolve
+from nnet.errors import NodeUnreachable
 
 
 def register(parent: typer.Typer) -> None:
     parent.command("status")(status)
 
 
-def status(node: NodeOpt = None, as_json: JsonOpt = False) -> None:
-    """Show what the node knows: chain id, height, epoch, head hash, peers, mempool size.
+def status(
+    node: NodeOpt = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            min=0,
+            max=3600,
+            help="Seconds to wait for the node to answer (e.g. just after `nnet daemon &`).",
+        ),
+    ] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show what the node knows: chain id, height, epoch (and when it ends), head hash, peers,
+    mempool size. On a terminal the head block's time shows in ISO-8601 UTC.
 
-    Example: nnet status --json | jq .height
+    Example: nnet status --wait 30 && nnet status --json | jq .height
     """
     from nnet.client import NodeClient
 
-    with NodeClient(resolve("node", node) or "") as client:
-        emit(client.status(), as_json=want_json(as_json), human=pairs)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with NodeClient(resolve("node", node) or "") as client:
+                record = client.status()
+                if want_json(as_json):
+                    emit(record, as_json=True)
+                    return
+                emit(_with_epoch_end(client, record), as_json=False, human=pairs)
+                return
+        except NodeUnreachable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)  # resolved again: a daemon of this home may just have started
+
+
+def _with_epoch_end(client: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """The status for people: plus the head block's time and when the epoch ends."""
+    from nnet.commands._epoch import next_epoch_end
+    from nnet.errors import NnetError
+
+    out = dict(record)
+    try:
+        out["head_time_ms"] = int(client.block(int(record["height"]))["header"]["time_ms"])
+        out["epoch_end"] = next_epoch_end(client, record).describe()
+    except (NnetError, KeyError, TypeError, ValueError):  # an older node: show what it said
+        pass
+    return out

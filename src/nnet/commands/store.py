@@ -10,7 +10,19 @@ from typing import Annotated
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, note, table, want_json
+from nnet.commands._common import (
+    JsonOpt,
+    KeyOpt,
+    NodeOpt,
+    PasswordFileOpt,
+    check_output_path,
+    emit,
+    note,
+    table,
+    unlock,
+    want_json,
+    writing_output,
+)
 from nnet.config import resolve
 from nnet.errors import UsageError
 
@@ -31,29 +43,64 @@ def _client(node: str | None):  # type: ignore[no-untyped-def]
 
 @app.command("put")
 def put(
-    file: Annotated[str, typer.Argument(help="File to upload, or - for stdin.")],
+    file: Annotated[
+        str, typer.Argument(help="File to upload, a directory (each file in it), or - for stdin.")
+    ],
+    key: KeyOpt = None,
+    password_file: PasswordFileOpt = None,
     node: NodeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Upload a file (streamed) and print its CID; the node refuses bytes that do not hash to it.
 
-    Example: nnet store put ../shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz
-    """
-    from nnet.store.blobs import CHUNK
-    from nnet.store.cid import compute_file_cid
+    The key signs the upload permit (docs/blobs.md): nodes keep blobs only for funded accounts.
+    A directory uploads every regular file directly in it (not its subdirectories), one line
+    each, with its path. Stdin is spooled to a temporary file first (the permit names the CID).
 
+    Example: nnet store put ../shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz --key alice
+    """
     if file == "-":
-        stream = sys.stdin.buffer
-        expect = None
+        _put_stdin(key, password_file, node, want_json(as_json))
+        return
+    path = Path(file)
+    if path.is_dir():
+        paths = sorted(p for p in path.iterdir() if p.is_file())
+        for sub in sorted(p for p in path.iterdir() if p.is_dir()):
+            note(f"skipping {sub}: subdirectories are not uploaded")
+        if not paths:
+            raise UsageError(f"{file} is a directory with no regular files in it")
+    elif path.is_file():
+        paths = [path]
     else:
-        path = Path(file)
-        if not path.is_file():
-            raise UsageError(f"no such file: {file}")
-        expect = compute_file_cid(path)
-        stream = path.open("rb")
-    with stream, _client(node) as client:
-        info = client.put_blob(iter(lambda: stream.read(CHUNK), b""), cid=expect)
-    emit(info, as_json=want_json(as_json), human=lambda r: r["cid"])
+        raise UsageError(f"no such file: {file}")
+    _put_files(paths, key, password_file, node, want_json(as_json))
+
+
+def _put_files(
+    paths: list[Path], key: str | None, password_file: Path | None, node: str | None, js: bool
+) -> None:
+    """Upload each file with a permit signed by the key; one line per file as it is stored."""
+    _, secret = unlock(key, password_file)
+    with _client(node) as client:
+        for path in paths:
+            info = client.put_blob(path, signer=secret)
+            emit(
+                {**info, "path": str(path)}, as_json=js, human=lambda r: f"{r['cid']}  {r['path']}"
+            )
+
+
+def _put_stdin(key: str | None, password_file: Path | None, node: str | None, js: bool) -> None:
+    from nnet.store.blobs import CHUNK
+
+    with tempfile.TemporaryDirectory(prefix="nnet-put-") as tmp:
+        spool = Path(tmp) / "stdin"
+        with spool.open("wb") as f:
+            while chunk := sys.stdin.buffer.read(CHUNK):
+                f.write(chunk)
+        _, secret = unlock(key, password_file)
+        with _client(node) as client:
+            info = client.put_blob(spool, signer=secret)
+    emit({**info, "path": "-"}, as_json=js, human=lambda r: r["cid"])
 
 
 @app.command("get")
@@ -71,6 +118,8 @@ def get(
     from nnet.store.cid import parse_cid
 
     parse_cid(cid)
+    if output is not None:
+        check_output_path(output, "-o")
     with _client(node) as client:
         chunks = client.get_blob(cid)
         if output is None:
@@ -79,16 +128,17 @@ def get(
                 sys.stdout.buffer.write(chunk)
             sys.stdout.buffer.flush()
             return
-        fd, tmp = tempfile.mkstemp(
-            dir=output.parent if str(output.parent) else ".", prefix=f".{output.name}."
-        )
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for chunk in chunks:
-                    f.write(chunk)
-            os.replace(tmp, output)  # only verified bytes ever appear under the name
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        with writing_output(output, "-o"):
+            fd, tmp = tempfile.mkstemp(
+                dir=output.parent if str(output.parent) else ".", prefix=f".{output.name}."
+            )
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    for chunk in chunks:
+                        f.write(chunk)
+                os.replace(tmp, output)  # only verified bytes ever appear under the name
+            finally:
+                Path(tmp).unlink(missing_ok=True)
     note(f"wrote {output}")
 
 
@@ -99,9 +149,9 @@ def ls(node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     Example: nnet store ls --json | jq -r .cid
     """
     with _client(node) as client:
-        blobs = client.list_blobs()
-    if want_json(as_json):
-        for b in blobs:
-            emit(b, as_json=True)
-    else:
-        print(table([(b["cid"], str(b["size"])) for b in blobs], ("CID", "BYTES")))
+        blobs = client.list_blobs()  # a page at a time, as they are printed
+        if want_json(as_json):
+            for b in blobs:
+                emit(b, as_json=True)
+        else:
+            print(table([(b["cid"], str(b["size"])) for b in blobs], ("CID", "BYTES")))

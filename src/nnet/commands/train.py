@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nnet.commands._common import JsonOpt, emit, note, pairs, want_json
+from nnet.commands._common import (
+    JsonOpt,
+    check_output_path,
+    emit,
+    note,
+    pairs,
+    want_json,
+    writing_output,
+)
 
 if TYPE_CHECKING:
     from nnet.proof.trainer import Progress
@@ -64,11 +72,13 @@ def train(
     from nnet.proof.trainer import TrainOptions
     from nnet.proof.trainer import train as run_training
 
+    check_output_path(out, "--out", folder=True)  # before any work
     job = load_spec(spec)
     options = TrainOptions(resume=resume, progress=None if quiet else _Bar())
     note(f"{'resuming' if resume else 'training'} {spec} into {out}")
     try:
-        manifest = run_training(job, out, options)
+        with writing_output(out, "--out"):
+            manifest = run_training(job, out, options)
     except KeyboardInterrupt:
         note(f"\ninterrupted; continue with: nnet train {spec} -o {out} --resume")
         raise typer.Exit(130) from None

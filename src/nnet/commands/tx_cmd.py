@@ -17,6 +17,7 @@ from nnet.commands._common import (
     PasswordFileOpt,
     emit,
     emit_line,
+    human_value,
     ndjson_records,
     note,
     pairs,
@@ -60,6 +61,8 @@ def sign(
     records = list(ndjson_records(file))
     sender, secret = unlock(key, password_file)
     next_nonce = nonce
+    asked_node = False
+    schedule = None
     for i, obj in enumerate(records, start=1):
         if not isinstance(obj, dict):
             raise MalformedInput(f"line {i}: a transaction must be a JSON object")
@@ -67,15 +70,23 @@ def sign(
         obj.setdefault("v", TX_VERSION)
         obj.setdefault("chain", resolve("chain", chain))
         obj.setdefault("from", sender)
-        obj.setdefault("fee", str(parse_amount(resolve("fee", fee) or "0")))
+        if resolve("fee", fee) is not None:
+            obj.setdefault("fee", str(parse_amount(resolve("fee", fee) or "0")))
         if "nonce" not in obj:
             if next_nonce is None:
                 from nnet.client import NodeClient
 
                 with NodeClient(resolve("node", node) or "") as client:
                     next_nonce = client.next_nonce(sender)
+                asked_node = True
             obj["nonce"] = next_nonce
             next_nonce += 1
+        if "fee" not in obj:  # the chain's minimum for its size (the node's, if it was asked)
+            from nnet.commands._txflow import fee_schedule, fill_min_fee
+
+            if schedule is None:
+                schedule = fee_schedule(resolve("node", node) if asked_node else None)
+            fill_min_fee(obj, schedule)
         try:
             tx = parse_tx(obj, require_sig=False)
         except MalformedInput as e:
@@ -180,4 +191,38 @@ def show(
 
     with NodeClient(resolve("node", node) or "") as client:
         receipt = client.receipt(tx_hash)
-    emit(receipt, as_json=want_json(as_json), human=pairs)
+    emit(receipt, as_json=want_json(as_json), human=receipt_human)
+
+
+AMOUNT_KEYS = frozenset({"amount", "fee", "collateral", "deposit", "reward", "slashed", "refund"})
+
+
+def _field(key: str, value: Any) -> str:
+    """One field of a receipt, event or body: amounts in NNET, the rest as human_value does."""
+    if key in AMOUNT_KEYS and isinstance(value, str) and value.isascii() and value.isdigit():
+        return format_amount(int(value)) + " NNET"
+    return human_value(key, value)
+
+
+def receipt_human(receipt: dict[str, Any]) -> str:
+    """A receipt for people: its fields, the transaction's body and one line per event, with
+    amounts in NNET (never a Python repr; --json keeps the node's record)."""
+    rows: dict[str, str] = {}
+    for key, value in receipt.items():
+        if key in ("events", "tx"):
+            continue
+        rows[key] = _field(key, value)
+    tx = receipt.get("tx")
+    if isinstance(tx, dict):
+        rows["nonce"] = str(tx.get("nonce", "-"))
+        rows["fee"] = _field("fee", tx.get("fee"))
+        body = tx.get("body")
+        for key, value in body.items() if isinstance(body, dict) else ():
+            rows[f"body.{key}"] = _field(key, value)
+    for i, event in enumerate(receipt.get("events") or [], start=1):
+        if isinstance(event, dict):
+            details = " ".join(f"{k}={_field(k, v)}" for k, v in event.items() if k != "type")
+            rows[f"event {i}"] = f"{event.get('type', '?')} {details}".rstrip()
+        else:
+            rows[f"event {i}"] = human_value("event", event)
+    return pairs(rows)

@@ -223,6 +223,12 @@ def _verify_on_chain(job_id: int, compare: str, opts: TxOptions) -> None:
     me, secret = unlock(opts.key, opts.password_file)
     with NodeClient(resolve("node", opts.node) or "", timeout=600.0) as client:
         job = client.get(f"/jobs/{job_id}")
+        draw_by = time.monotonic() + 120
+        while job.get("status") == "proved" and time.monotonic() < draw_by:
+            # the block after the proof's draws the verifiers: run right after `nnet prove
+            # --send --wait`, this waits for that block instead of missing the draw
+            time.sleep(0.25)
+            job = client.get(f"/jobs/{job_id}")
         if _contribute(job, me, secret, opts):
             return
         deadline = time.monotonic() + 120

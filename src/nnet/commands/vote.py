@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from nnet.chain.params import PARAMS, check_param
-from nnet.commands._common import JsonOpt, NodeOpt, emit, pairs, table, want_json
+from nnet.commands._common import JsonOpt, NodeOpt, emit, note, pairs, table, want_json
+from nnet.commands._listing import LimitOpt, listing
 from nnet.commands._txflow import tx_command
 from nnet.config import resolve
 from nnet.crypto import normalize_address
@@ -26,7 +27,12 @@ app.add_typer(propose_app, name="propose")
 
 IdArg = Annotated[int, typer.Argument(min=1, help="Proposal id.")]
 DepositOpt = Annotated[
-    str, typer.Option("--deposit", help="Initial deposit in NNET (voting opens at the minimum).")
+    str,
+    typer.Option(
+        "--deposit",
+        help="Initial deposit in NNET (voting opens at gov_min_deposit) [default: the least a "
+        "proposal may carry, gov_min_propose_deposit].",
+    ),
 ]
 DescriptionOpt = Annotated[str, typer.Option("--description", help="Why; shown to voters.")]
 
@@ -43,6 +49,10 @@ def _proposal(
         body["description"] = description
     if deposit:
         body["deposit"] = str(parse_amount(deposit))
+    else:  # the chain refuses less (deposit_too_low); governance may raise it
+        least = PARAMS["gov_min_propose_deposit"].default
+        body["deposit"] = str(least)
+        note(f"deposit {format_amount(least)} NNET, the least a proposal may carry")
     return body
 
 
@@ -178,23 +188,34 @@ def list_(
     status: Annotated[
         str | None, typer.Option("--status", help="Only proposals in this status (e.g. voting).")
     ] = None,
+    limit: LimitOpt = None,
     node: NodeOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List proposals, newest first, with status and blocks left in their period.
 
-    Example: nnet vote list --status voting
+    Every proposal, page by page, unless --limit says how many.
+
+    Example: nnet vote list --status voting --limit 20
     """
+    from nnet.chain.governance import PROPOSAL_STATUSES
+
+    if status is not None and status not in PROPOSAL_STATUSES:
+        raise UsageError(
+            f"--status {status!r} is not a proposal status",
+            hint=f"one of: {', '.join(PROPOSAL_STATUSES)}",
+        )
+    filters = {"status": status} if status else {}
     with _client(node) as client:
-        props = client.get("/proposals", **({"status": status} if status else {}))["proposals"]
-    if want_json(as_json):
-        for p in props:
-            emit(p, as_json=True)
-        return
-    rows = [
-        (str(p["id"]), p["kind"], p["status"], str(p.get("blocks_left", "-")), p["title"])
-        for p in props
-    ]
+        props = listing(client, "/proposals", "proposals", limit, **filters)
+        if want_json(as_json):
+            for p in props:
+                emit(p, as_json=True)
+            return
+        rows = [
+            (str(p["id"]), p["kind"], p["status"], str(p.get("blocks_left", "-")), p["title"])
+            for p in props
+        ]
     print(table(rows, ("ID", "KIND", "STATUS", "BLOCKS LEFT", "TITLE")))
 
 

@@ -5,14 +5,19 @@ thread, one at a time, in between block production: no locks, and admission alwa
 the next block will be built on.
 
 Bad input never gets a 5xx: NnetError -> its http_status with {"error", "code"}; unknown routes
-and methods -> 404/405 in the same shape; a body over the limit -> 413 "too_large", read no
-further. POST /txs answers 202 {"results": [...]} for NDJSON, whatever each line's fate (that is
-what `NodeClient.submit` sends and reads). A body that is one JSON transaction (not NDJSON) and is
+and methods -> 404/405 in the same shape (a 405 names the path's methods in `Allow`); a body over
+the limit -> 413 "too_large", read no further. A full disk (ENOSPC, SQLite's "database or disk is
+full") answers 507 "disk_full"; any other failure 500 "internal", logged on nnet.http.
+
+POST /txs answers 202 {"results": [...]} for NDJSON, whatever each line's fate (that is what
+`NodeClient.submit` sends and reads). A body that is one JSON transaction (not NDJSON) and is
 refused answers 4xx {"error", "code", "results"}, so a one-off `curl -d @tx.json` fails loudly.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -20,13 +25,16 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
-from nnet.errors import MalformedInput, NnetError
+from nnet.errors import MalformedInput, NnetError, TooLarge
 from nnet.node.core import Node
+from nnet.node.limits import is_disk_full
 from nnet.node.openapi import OPENAPI
 
 __all__ = ["make_app"]
+
+log = logging.getLogger("nnet.http")
 
 Forward = Callable[[bytes, str], Awaitable[tuple[int, Any]]]
 PeerNonce = Callable[[str], Awaitable[int | None]]
@@ -35,11 +43,6 @@ PeerNonce = Callable[[str], Awaitable[int | None]]
 class NotSequencer(NnetError):
     code = "not_sequencer"
     http_status = 503
-
-
-class TooLarge(NnetError):
-    code = "too_large"
-    http_status = 413
 
 
 def _error(e: NnetError) -> JSONResponse:
@@ -64,6 +67,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _allowed_methods(routes: Sequence[BaseRoute], scope: Any) -> list[str]:
+    """Every method some route serves at the request's path (the `Allow` of a 405)."""
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def _int_param(value: str | None, name: str, default: int) -> int:
     if value is None:
         return default
@@ -78,10 +91,12 @@ def make_app(
     forward: Forward | None = None,
     peer_next_nonce: PeerNonce | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    on_refused: Callable[[str], None] | None = None,
 ) -> Starlette:
     """The Starlette app serving `node`. A replica passes `forward` to send POST /txs onward and
     `peer_next_nonce` to count the sequencer's pending transactions in an account's next nonce;
-    `extra_routes` are other capabilities' endpoints (governance reads, the blob store)."""
+    `extra_routes` are other capabilities' endpoints (governance reads, the blob store, health);
+    `on_refused(code)` hears of every transaction admission refused (logs, metrics)."""
 
     async def status(request: Request) -> Response:
         return JSONResponse(node.status())
@@ -98,6 +113,10 @@ def make_app(
             code, data = await forward(body, content_type)
             return JSONResponse(data, status_code=code)
         result = node.submit_body(body, content_type)
+        if on_refused is not None:
+            for r in result.results:
+                if "error" in r:
+                    on_refused(str(r.get("code", "invalid")))
         if result.single and "error" in result.results[0]:
             first = result.results[0]
             status_code = 413 if first["code"] == "too_large" else 400
@@ -112,9 +131,20 @@ def make_app(
         return JSONResponse(node.block(height))
 
     async def get_blocks(request: Request) -> Response:
+        # a page is bounded (node/paging.py) and built a block at a time, handing the event
+        # loop on in between, so other clients are served while it is read
+        import asyncio
+
+        from nnet.node.paging import int_cursor, parse_limit
+
         start = _int_param(request.query_params.get("from"), "from", 1)
-        limit = _int_param(request.query_params.get("limit"), "limit", 100)
-        return JSONResponse(node.blocks(start, limit))
+        after = int_cursor(request.query_params.get("after"))  # a previous page's `next`
+        limit = parse_limit(request.query_params.get("limit"))
+        pieces = []
+        for piece in node.blocks_page(start if after is None else after, limit):
+            pieces.append(piece)
+            await asyncio.sleep(0)
+        return Response(b"".join(pieces), media_type="application/json")
 
     async def get_account(request: Request) -> Response:
         view = node.account(request.path_params["address"])
@@ -143,12 +173,36 @@ def make_app(
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
-        return JSONResponse({"error": str(exc.detail), "code": code}, status_code=exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(routes, request.scope))
+        return JSONResponse(
+            {"error": str(exc.detail), "code": code},
+            status_code=exc.status_code,
+            headers=headers,
+        )
+
+    async def on_storage_error(request: Request, exc: Exception) -> Response:
+        # storage errors are answered here, not by on_bug, which Starlette re-raises to uvicorn
+        if is_disk_full(exc):
+            log.error(
+                "%s %s: disk full: %s",
+                request.method,
+                request.url.path,
+                exc,
+                extra={"event": "disk_full"},
+            )
+            return JSONResponse(
+                {"error": "the node's disk is full; try again later", "code": "disk_full"},
+                status_code=507,
+            )
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return _internal(exc)
 
     async def on_bug(request: Request, exc: Exception) -> Response:
-        return JSONResponse(
-            {"error": f"internal error: {type(exc).__name__}", "code": "internal"}, status_code=500
-        )
+        if is_disk_full(exc):
+            return await on_storage_error(request, exc)
+        return _internal(exc)
 
     routes = [
         Route("/status", status, methods=["GET"]),
@@ -167,6 +221,14 @@ def make_app(
         exception_handlers={
             NnetError: on_nnet_error,
             HTTPException: on_http_error,
+            OSError: on_storage_error,
+            sqlite3.Error: on_storage_error,
             Exception: on_bug,
         },
+    )
+
+
+def _internal(exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"error": f"internal error: {type(exc).__name__}", "code": "internal"}, status_code=500
     )

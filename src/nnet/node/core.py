@@ -8,6 +8,8 @@ applies the sequencer's blocks through the same `process_block` any node would.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,15 +28,17 @@ from nnet.chain.params import get_param, get_params_view
 from nnet.chain.state import State
 from nnet.chain.transition import BlockContext
 from nnet.crypto import address_of_private_key, normalize_address
-from nnet.encoding import hex_to_bytes, strict_loads
+from nnet.encoding import hex_to_bytes, strict_loads, to_json_line
 from nnet.errors import InvalidTx, MalformedInput, NnetError, NotFound, UsageError
 from nnet.node.mempool import Mempool, PendingTx
+from nnet.node.paging import MAX_LIMIT, MAX_PAGE_BYTES
 from nnet.store.chaindb import ChainDB
 from nnet.tx import MAX_TX_BYTES, parse_tx
 
 __all__ = ["Node", "NodeConfig", "SubmitResult"]
 
-MAX_BLOCKS_PER_REQUEST = 1000
+MAX_BLOCKS_PER_REQUEST = MAX_LIMIT
+MAX_PAGE_TXS = 10_000  # transactions per page of blocks (one block over it still served whole)
 
 
 @dataclass
@@ -86,6 +90,29 @@ class Node:
         self.head: Header = head
         self.mempool = Mempool(self.state, max_size=self.config.max_mempool)
         self.sync_error: str | None = None  # why a replica stopped following, if it did
+        # mempool journal writes of the POST being handled (one SQLite write per POST)
+        self._journal_touched: list[str] = []
+        self._journal_texts: dict[str, str] = {}
+        self.readmitted, self.dropped = self._readmit()
+
+    def _readmit(self) -> tuple[int, int]:
+        """Admit again, in order and signature-checked, what the mempool journal holds (what
+        this node had accepted before it stopped); drop what no longer applies. Returns
+        (re-admitted, dropped)."""
+        rows = self.db.get_mempool()
+        dropped: list[str] = []
+        ctx = self.next_context()
+        for hash_hex, text in rows:
+            try:
+                tx = parse_tx(strict_loads(text))
+                h = tx.signing_hash
+                if "0x" + h.hex() != hash_hex:
+                    raise MalformedInput("journaled under another hash")
+                dropped += self.mempool.admit(PendingTx(tx, h, hash_hex), ctx)
+            except Exception:  # a row that no longer applies (or is damaged) must not stop a start
+                dropped.append(hash_hex)
+        self.db.journal_mempool(removed=dropped)
+        return len(rows) - len(dropped), len(dropped)
 
     @property
     def sequencer(self) -> str:
@@ -114,8 +141,35 @@ class Node:
         NDJSON (content type application/x-ndjson, or several lines that are not one JSON value)
         gives one result per line, a line that is not JSON included. Otherwise the body is one
         JSON transaction (`single`). A body that is not UTF-8, or holds no JSON at all, is a
-        whole-body MalformedInput.
+        whole-body MalformedInput. What was admitted (and evicted for it) is journaled in the
+        database, in one write, before this returns: a restart re-admits it.
         """
+        try:
+            result = self._submit(body, content_type)
+        finally:
+            touched, texts = self._journal_touched, self._journal_texts
+            self._journal_touched, self._journal_texts = [], {}
+        self._journal(touched, texts)
+        return result
+
+    def _journal(self, touched: list[str], texts: dict[str, str]) -> None:
+        """Write the mempool membership of every hash a POST touched: admitted ones in, evicted
+        ones out (one hash may be both, in a batch: what holds now is what counts). If the write
+        fails (a full disk), what it admitted leaves the mempool again and the error goes up:
+        nothing is answered 202 that a restart would not find."""
+        if not touched:
+            return
+        unique = list(dict.fromkeys(touched))
+        added = [(h, texts[h]) for h in unique if self.mempool.get(h) and h in texts]
+        removed = [h for h in unique if self.mempool.get(h) is None]
+        try:
+            self.db.journal_mempool(added, removed)
+        except BaseException:
+            unadmit = [bytes.fromhex(h[2:]) for h, _ in added]
+            self.mempool.after_block(unadmit, self.next_context())
+            raise
+
+    def _submit(self, body: bytes, content_type: str) -> SubmitResult:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -161,7 +215,9 @@ class Node:
             h = tx.signing_hash
             hash_hex = "0x" + h.hex()
             try:
-                self.mempool.admit(PendingTx(tx, h, hash_hex), self.next_context())
+                evicted = self.mempool.admit(PendingTx(tx, h, hash_hex), self.next_context())
+                self._journal_texts[hash_hex] = to_json_line(tx.to_dict())
+                self._journal_touched += [hash_hex, *evicted]
             except InvalidTx as e:
                 # a committed tx fails on its used nonce; say what really happened (the lookup
                 # only runs for refused txs, so it costs the hot path nothing)
@@ -207,7 +263,10 @@ class Node:
             raise
         self.state.commit()
         self.head = result.block.header
-        self.mempool.after_block(result.block.tx_hashes, self.next_context())
+        # included txs left the journal with the block's commit; stale ones leave now (were
+        # this write lost, a restart would drop them anyway: they no longer apply)
+        stale = self.mempool.after_block(result.block.tx_hashes, self.next_context())
+        self.db.journal_mempool(removed=stale)
 
     # ---- reads --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -270,8 +329,51 @@ class Node:
         return block
 
     def blocks(self, start: int, limit: int) -> dict[str, Any]:
-        limit = max(0, min(limit, MAX_BLOCKS_PER_REQUEST))
-        return {"blocks": self.db.get_blocks(start, limit)}
+        """GET /blocks decoded: {"blocks": [...], "next": "height" or None} (see `blocks_page`)."""
+        page: dict[str, Any] = json.loads(b"".join(self.blocks_page(start, limit)))
+        return page
+
+    def blocks_page(
+        self,
+        start: int,
+        limit: int,
+        *,
+        max_bytes: int | None = None,
+        max_txs: int | None = None,
+    ) -> Iterator[bytes]:
+        """The JSON text of GET /blocks?from=start&limit=, one block per piece, then its `next`.
+
+        Up to `limit` consecutive blocks, stopping before the block that would take the page
+        over `max_bytes` of JSON (MAX_PAGE_BYTES) or `max_txs` transactions (MAX_PAGE_TXS), but
+        always at least one block.
+        `next` is the height to continue from ("from", or the opaque "after"), null once the
+        page reaches the head. Blocks are assembled from their stored JSON text, never decoded,
+        and each is read by its own query, so a caller may hand the event loop on between
+        pieces (app.py does) while blocks are committed: stored blocks never change."""
+        if not 0 < limit <= MAX_BLOCKS_PER_REQUEST:
+            raise MalformedInput(f"limit must be an integer from 1 to {MAX_BLOCKS_PER_REQUEST}")
+        max_bytes = MAX_PAGE_BYTES if max_bytes is None else max_bytes
+        max_txs = MAX_PAGE_TXS if max_txs is None else max_txs
+        rows = self.db.get_block_rows(start, limit)
+        yield b'{"blocks":['
+        size = n_txs = 0
+        next_height: int | None = None
+        for i, (height, block_hash, header, tx_count) in enumerate(rows):
+            if i and (size >= max_bytes or n_txs + tx_count > max_txs):
+                next_height = height
+                break
+            txs = ",".join(self.db.get_block_tx_texts(height))
+            piece = f'{{"header":{header},"hash":"{block_hash}","txs":[{txs}]}}'.encode()
+            if i and size + len(piece) > max_bytes:
+                next_height = height
+                break
+            yield b"," + piece if i else piece
+            size += len(piece)
+            n_txs += tx_count
+        else:
+            if rows and rows[-1][0] < self.head.height:
+                next_height = rows[-1][0] + 1
+        yield b'],"next":' + (b"null" if next_height is None else b'"%d"' % next_height) + b"}"
 
     def params(self) -> dict[str, Any]:
         return get_params_view(self.state)

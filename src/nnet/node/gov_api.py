@@ -1,4 +1,4 @@
-"""The daemon's governance reads: `GET /proposals` and `GET /proposals/{id}`.
+"""The daemon's governance reads: `GET /proposals` (paged, node/paging.py) and `/proposals/{id}`.
 
 Each proposal is served with its live tally (what would happen if voting ended now) and how many
 blocks are left in its current period, computed from committed state by the same functions the
@@ -7,15 +7,17 @@ epoch-end tally uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from nnet.chain.governance import compute_tally, get_proposal
+from nnet.chain.governance import PROPOSAL_STATUSES, compute_tally, get_proposal, proposal_key
 from nnet.chain.params import get_param
 from nnet.errors import InvalidTx, MalformedInput, NotFound
+from nnet.node.paging import collect_page, int_cursor, parse_limit
 
 __all__ = ["describe_proposal", "gov_routes"]
 
@@ -45,14 +47,28 @@ def gov_routes(node: Any) -> list[Route]:
     """Routes reading `node.state` (committed state) and `node.head`."""
 
     async def list_proposals(request: Request) -> Response:
+        """Newest first, paged (node/paging.py): `after` is the id of the last proposal seen."""
         status = request.query_params.get("status")
+        if status is not None and status not in PROPOSAL_STATUSES:
+            raise MalformedInput(
+                f"status must be one of {', '.join(PROPOSAL_STATUSES)}, not {status[:40]!r}"
+            )
+        limit = parse_limit(request.query_params.get("limit"))
         last = int(node.state.get("gov/next_id") or 1)
-        out = []
-        for pid in range(last - 1, 0, -1):  # newest first
-            p = node.state.get(f"proposal/{pid}")
-            if p is not None and (status is None or p["status"] == status):
-                out.append(describe_proposal(node.state, node.head.height, p))
-        return JSONResponse({"proposals": out})
+        after = int_cursor(request.query_params.get("after"))
+        top = last - 1 if after is None else min(after - 1, last - 1)
+
+        def candidates() -> Iterator[tuple[str, dict[str, Any] | None]]:
+            for pid in range(top, 0, -1):
+                p = node.state.get(proposal_key(pid))
+                keep = p is not None and (status is None or p["status"] == status)
+                yield str(pid), p if keep else None
+
+        height = node.head.height
+        page = collect_page(
+            "proposals", candidates(), lambda p: describe_proposal(node.state, height, p), limit
+        )
+        return Response(page.body(), media_type="application/json")
 
     async def show_proposal(request: Request) -> Response:
         raw = request.path_params["id"]

@@ -1,5 +1,6 @@
 """The daemon's marketplace reads: `GET /jobs`, `/jobs/{id}`, `/proofs/{id}`, `/nodes`,
-`/nodes/{addr}`, served from committed state (chain/market.py has the record layout).
+`/nodes/{addr}`, served from committed state (chain/market.py has the record layout); the two
+listings are paged (node/paging.py).
 
 Amounts are decimal strings of base units (PROTOCOL.md); a job is served with its proof
 document, its challenge (seed, segments, openings to publish), drawn verifiers, openings,
@@ -8,6 +9,8 @@ attestations, settlement and, while it waits for something, the height by which 
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.requests import Request
@@ -15,10 +18,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnet.chain.market import get_proof
-from nnet.chain.market_settle import NODES_KEY, get_job, get_node
+from nnet.chain.market_settle import JOB_STATUSES, NODES_KEY, get_job, get_node
 from nnet.chain.params import get_param
 from nnet.crypto import normalize_address
 from nnet.errors import MalformedInput, NotFound
+from nnet.node.paging import collect_page, int_cursor, parse_limit
 
 __all__ = ["describe_job", "describe_node", "market_routes"]
 
@@ -61,28 +65,32 @@ def _job_id(raw: str) -> int:
     return int(raw)
 
 
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit", "100")
-    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= 1000:
-        raise MalformedInput("limit must be an integer from 1 to 1000")
-    return int(raw)
-
-
 def market_routes(node: Any) -> list[Route]:
     """Routes reading `node.state` (committed state) and `node.head`."""
 
     async def list_jobs(request: Request) -> Response:
+        """Newest first, paged (node/paging.py): `after` is the id of the last job seen."""
         status = request.query_params.get("status")
-        limit = _limit(request)
+        if status is not None and status not in JOB_STATUSES:
+            raise MalformedInput(
+                f"status must be one of {', '.join(JOB_STATUSES)}, not {status[:40]!r}"
+            )
+        limit = parse_limit(request.query_params.get("limit"))
         last = int(node.state.get("market/next_job") or 1)
-        out = []
-        for job_id in range(last - 1, 0, -1):  # newest first
-            job = get_job(node.state, job_id)
-            if job is not None and (status is None or job["status"] == status):
-                out.append(describe_job(node.state, node.head.height, job))
-                if len(out) >= limit:
-                    break
-        return JSONResponse({"jobs": out})
+        after = int_cursor(request.query_params.get("after"))
+        top = last - 1 if after is None else min(after - 1, last - 1)
+
+        def candidates() -> Iterator[tuple[str, dict[str, Any] | None]]:
+            for job_id in range(top, 0, -1):
+                job = get_job(node.state, job_id)
+                keep = job is not None and (status is None or job["status"] == status)
+                yield str(job_id), job if keep else None
+
+        height = node.head.height
+        page = collect_page(
+            "jobs", candidates(), lambda j: describe_job(node.state, height, j), limit
+        )
+        return Response(page.body(), media_type="application/json")
 
     async def show_job(request: Request) -> Response:
         job_id = _job_id(request.path_params["id"])
@@ -99,12 +107,25 @@ def market_routes(node: Any) -> list[Route]:
         return JSONResponse(record["doc"])
 
     async def list_nodes(request: Request) -> Response:
-        out = []
-        for address in node.state.get(NODES_KEY) or []:
-            record = get_node(node.state, address)
-            if record is not None:
-                out.append(describe_node(node.state, address, record))
-        return JSONResponse({"nodes": out})
+        """By address, paged (node/paging.py): `after` is the address of the last node seen.
+        The chain keeps the addresses sorted, so a page starts by bisection, not by a scan."""
+        limit = parse_limit(request.query_params.get("limit"))
+        addresses: list[str] = node.state.get(NODES_KEY) or []
+        start = 0
+        after = request.query_params.get("after")
+        if after is not None:
+            start = bisect.bisect_right(addresses, normalize_address(after, "after"))
+
+        def candidates() -> Iterator[tuple[str, tuple[str, dict[str, Any]] | None]]:
+            for i in range(start, len(addresses)):
+                address = addresses[i]
+                record = get_node(node.state, address)
+                yield address, None if record is None else (address, record)
+
+        page = collect_page(
+            "nodes", candidates(), lambda r: describe_node(node.state, r[0], r[1]), limit
+        )
+        return Response(page.body(), media_type="application/json")
 
     async def show_node(request: Request) -> Response:
         address = normalize_address(request.path_params["address"], "address")

@@ -1,8 +1,18 @@
-"""The OpenAPI 3.1 description of the daemon's HTTP API, served at GET /openapi.json."""
+"""The OpenAPI 3.1 description of the daemon's HTTP API, served at GET /openapi.json.
+
+The one place the API is documented: every route the daemon serves, with its methods, parameters,
+answers and their status codes (tests/node/test_openapi_contract.py checks the document against
+the routes and sampled answers). Any operation may also answer 403 `bad_host` (a Host this node
+does not answer to) and 503 `overloaded` (too many connections); a method a path does not serve
+answers 405 with `Allow`; errors are always {"error", "code"}.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from nnet.chain.governance import PROPOSAL_STATUSES
+from nnet.chain.market_settle import JOB_STATUSES
 
 __all__ = ["OPENAPI"]
 
@@ -103,6 +113,7 @@ _ACCOUNT = {
 }
 _STATUS = {
     "type": "object",
+    "required": ["chain", "height", "head_hash", "sync", "mempool", "sequencer"],
     "properties": {
         "chain": {"type": "string"},
         "height": {"type": "integer"},
@@ -113,6 +124,9 @@ _STATUS = {
         "sync": {"enum": ["sequencer", "replica"]},
         "mempool": {"type": "integer"},
         "sequencer": _ADDRESS,
+        "genesis_hash": _HASH,
+        "sync_error": {"type": ["string", "null"], "description": "why a replica stopped"},
+        "evidence": {"type": "integer", "description": "equivocation evidence held"},
     },
 }
 _RESULTS = {
@@ -133,105 +147,285 @@ _RESULTS = {
     },
 }
 
+
+_NEXT = {
+    "type": ["string", "null"],
+    "description": "cursor of the next page (pass it as ?after=); null on the last page",
+}
+
+
+def _page(items: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": [items, "next"],
+        "properties": {items: {"type": "array", "items": item}, "next": _NEXT},
+    }
+
+
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "description": "page size; over the maximum, zero or not a number is a 400 `malformed`",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+}
+_AFTER = {
+    "name": "after",
+    "in": "query",
+    "description": "the `next` of the previous page",
+    "schema": {"type": "string"},
+}
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "height", "role", "head_age_s", "stale_after_s", "mempool"],
+    "properties": {
+        "status": {
+            "enum": ["ok", "halted", "stale"],
+            "description": "halted: a replica stopped at a block that does not verify; "
+            "stale: the head is older than stale_after_s",
+        },
+        "height": {"type": "integer"},
+        "role": {"enum": ["sequencer", "replica"]},
+        "head_age_s": {"type": "number"},
+        "stale_after_s": {"type": "number"},
+        "mempool": {"type": "integer"},
+        "sync_error": {"type": ["string", "null"]},
+        "last_error": {
+            "type": ["string", "null"],
+            "description": "why block production is failing (e.g. disk full), if it is",
+        },
+    },
+}
+_OBJ = {"type": "object"}
+_BLOB = {
+    "type": "object",
+    "required": ["cid", "size"],
+    "properties": {"cid": {"type": "string"}, "size": {"type": "integer"}},
+}
+_BAD = "malformed parameter"
+
+
+def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+def _get(
+    summary: str,
+    ok: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": ok}}
+    if params:
+        op["parameters"] = params
+    for status, text in (errors or {}).items():
+        op["responses"][status] = _err(text)
+    return {"get": op}
+
+
+_ONE = {"400": "malformed id", "404": "not found"}
+
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "nnet daemon", "version": "1", "description": "Neuronet chain node API"},
     "paths": {
-        "/status": {
+        "/status": _get(
+            "Chain id, height, head, epoch, peers, sync state", _json(_STATUS, "node status")
+        ),
+        "/health": {
             "get": {
-                "summary": "Chain id, height, head, epoch, peers, sync state",
-                "responses": {"200": _json(_STATUS, "node status")},
+                "summary": "Whether the node serves and its head keeps moving (for probes)",
+                "responses": {
+                    "200": _json(_HEALTH, "ok"),
+                    "503": _json(_HEALTH, "halted or stale"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (docs/operations.md lists them)",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text exposition format 0.0.4",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
             }
         },
         "/txs": {
             "post": {
                 "summary": "Submit one transaction (JSON) or many (NDJSON)",
                 "requestBody": {
+                    "required": True,
                     "content": {
                         "application/json": {"schema": _TX},
                         "application/x-ndjson": {"schema": {"type": "string"}},
-                    }
+                    },
                 },
                 "responses": {
                     "202": _json(_RESULTS, "per-transaction hash or refusal, in order"),
                     "400": _err("malformed body, or the single transaction was refused"),
                     "413": _err("body too large"),
+                    "503": _err("not the sequencer and no peer to forward to, or no peer answered"),
                 },
             }
         },
-        "/txs/{hash}": {
-            "get": {
-                "summary": "Receipt of a transaction",
-                "parameters": [{"name": "hash", "in": "path", "required": True, "schema": _HASH}],
-                "responses": {"200": _json(_RECEIPT, "receipt"), "404": _err("unknown tx")},
-            }
-        },
-        "/blocks/{height}": {
-            "get": {
-                "summary": "Header and transactions of one block",
-                "parameters": [
-                    {
-                        "name": "height",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    }
-                ],
-                "responses": {"200": _json(_BLOCK, "block"), "404": _err("no such block")},
-            }
-        },
-        "/blocks": {
-            "get": {
-                "summary": "Consecutive blocks, for sync",
-                "parameters": [
-                    {"name": "from", "in": "query", "schema": {"type": "integer", "default": 1}},
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "default": 100, "maximum": 1000},
+        "/txs/{hash}": _get(
+            "Receipt of a transaction",
+            _json(_RECEIPT, "receipt"),
+            params=[_path_param("hash", _HASH)],
+            errors={"400": "malformed hash", "404": "unknown tx"},
+        ),
+        "/blocks": _get(
+            "Consecutive blocks, for sync (a page is also bounded in bytes: at least one block)",
+            _json(_page("blocks", _BLOCK), "blocks"),
+            params=[
+                {
+                    "name": "from",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "default": 1},
+                },
+                _LIMIT,
+                _AFTER,
+            ],
+            errors={"400": _BAD},
+        ),
+        "/blocks/{height}": _get(
+            "Header and transactions of one block",
+            _json(_BLOCK, "block"),
+            params=[_path_param("height", {"type": "integer", "minimum": 0})],
+            errors={"400": "malformed height", "404": "no such block"},
+        ),
+        "/accounts/{address}": _get(
+            "Balance, nonce, stake and pending rewards of an address",
+            _json(_ACCOUNT, "account"),
+            params=[_path_param("address", _ADDRESS)],
+            errors={"400": "bad address"},
+        ),
+        "/params": _get(
+            "Governance parameters with their bounds",
+            _json(
+                {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "properties": {"value": {}, "min": {}, "max": {}},
                     },
-                ],
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {"blocks": {"type": "array", "items": _BLOCK}},
-                        },
-                        "blocks",
-                    )
                 },
-            }
-        },
-        "/accounts/{address}": {
-            "get": {
-                "summary": "Balance, nonce, stake and pending rewards of an address",
-                "parameters": [
-                    {"name": "address", "in": "path", "required": True, "schema": _ADDRESS}
-                ],
-                "responses": {"200": _json(_ACCOUNT, "account"), "400": _err("bad address")},
-            }
-        },
-        "/params": {
-            "get": {
-                "summary": "Governance parameters with their bounds",
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "additionalProperties": {
-                                "type": "object",
-                                "properties": {"value": {}, "min": {}, "max": {}},
-                            },
-                        },
-                        "name -> {value, min, max}",
-                    )
-                },
-            }
-        },
+                "name -> {value, min, max}",
+            ),
+        ),
+        "/supply": _get(
+            "Where every unit of the supply is (conservation audit)",
+            _json({"type": "object", "properties": {"height": {"type": "integer"}}}, "audit"),
+        ),
         "/openapi.json": {
             "get": {
                 "summary": "This document",
-                "responses": {"200": {"description": "OpenAPI 3.1"}},
+                "responses": {"200": _json(_OBJ, "OpenAPI 3.1")},
+            }
+        },
+        "/proposals": _get(
+            "Governance proposals, newest first, with live tallies",
+            _json(_page("proposals", _OBJ), "proposals"),
+            params=[
+                {"name": "status", "in": "query", "schema": {"enum": list(PROPOSAL_STATUSES)}},
+                _LIMIT,
+                _AFTER,
+            ],
+            errors={"400": _BAD},
+        ),
+        "/proposals/{id}": _get(
+            "A proposal with its live tally",
+            _json(_OBJ, "proposal"),
+            params=[_path_param("id")],
+            errors=_ONE,
+        ),
+        "/jobs": _get(
+            "Training jobs, newest first",
+            _json(_page("jobs", _OBJ), "jobs"),
+            params=[
+                {"name": "status", "in": "query", "schema": {"enum": list(JOB_STATUSES)}},
+                _LIMIT,
+                _AFTER,
+            ],
+            errors={"400": _BAD},
+        ),
+        "/jobs/{id}": _get(
+            "A job with its proof, challenge, openings, settlement",
+            _json(_OBJ, "job"),
+            params=[_path_param("id")],
+            errors=_ONE,
+        ),
+        "/proofs/{id}": _get(
+            "The proof document of a job",
+            _json(_OBJ, "proof"),
+            params=[_path_param("id")],
+            errors=_ONE,
+        ),
+        "/nodes": _get(
+            "Registered compute nodes, by address",
+            _json(_page("nodes", _OBJ), "nodes"),
+            params=[_LIMIT, _AFTER],
+            errors={"400": _BAD},
+        ),
+        "/nodes/{address}": _get(
+            "One compute node: collateral, reputation, work",
+            _json(_OBJ, "node"),
+            params=[_path_param("address")],
+            errors={"400": "bad address", "404": "not a registered node"},
+        ),
+        "/blobs": {
+            **_get(
+                "Blobs held by the content store, by CID",
+                _json(_page("blobs", _BLOB), "blobs"),
+                params=[_LIMIT, _AFTER],
+                errors={"400": _BAD},
+            ),
+            "put": {
+                "summary": "Upload a blob (streamed), under a signed permit from a funded account",
+                "parameters": [
+                    {
+                        "name": "x-nnet-permit",
+                        "in": "header",
+                        "required": True,
+                        "description": "the signed upload permit (uploader, CID, size, chain, "
+                        "expiry); `nnet store put` makes it",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "cid",
+                        "in": "query",
+                        "description": "must equal the permit's CID",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/octet-stream": {"schema": {}}},
+                },
+                "responses": {
+                    "201": _json(_BLOB, "stored"),
+                    "400": _err("malformed permit or cid, or bytes that do not match the CID"),
+                    "401": _err("no permit, or a permit whose signature does not check out"),
+                    "403": _err("permit expired, for another chain, unfunded, or mismatched"),
+                    "413": _err("over the per-blob limit or the permit's size"),
+                    "507": _err("the store's quota or the node's disk is full"),
+                },
+            },
+        },
+        "/blobs/{cid}": {
+            "get": {
+                "summary": "Download a blob (CIDv1 raw sha2-256)",
+                "parameters": [_path_param("cid")],
+                "responses": {
+                    "200": {
+                        "description": "the bytes",
+                        "content": {"application/octet-stream": {}},
+                    },
+                    "400": _err("malformed CID"),
+                    "404": _err("no such blob"),
+                },
             }
         },
     },
@@ -245,59 +439,3 @@ OPENAPI: dict[str, Any] = {
         }
     },
 }
-
-
-def _read(summary: str, *path_params: str, query: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A GET that answers a JSON object (capability reads: governance, market, store, audit)."""
-    params = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-        for p in path_params
-    ] + [{"name": q, "in": "query", "schema": {"type": "string"}} for q in query]
-    op: dict[str, Any] = {
-        "summary": summary,
-        "responses": {"200": _json({"type": "object"}, summary), "404": _err("not found")},
-    }
-    if params:
-        op["parameters"] = params
-    return {"get": op}
-
-
-OPENAPI["paths"].update(
-    {
-        "/supply": _read("Where every unit of the supply is (conservation audit)"),
-        "/proposals": _read("Governance proposals, newest first", query=("status",)),
-        "/proposals/{id}": _read("A proposal with its live tally", "id"),
-        "/jobs": _read("Training jobs", query=("status", "limit")),
-        "/jobs/{id}": _read("A job with its proof, challenge, openings, settlement", "id"),
-        "/proofs/{id}": _read("The proof document of a job", "id"),
-        "/nodes": _read("Registered compute nodes", query=("limit",)),
-        "/nodes/{address}": _read("One compute node: collateral, reputation, work", "address"),
-        "/blobs": {
-            **_read("Blobs held by the content store", query=("limit",)),
-            "put": {
-                "summary": "Upload a blob (streamed); optional ?cid= must match its bytes",
-                "parameters": [{"name": "cid", "in": "query", "schema": {"type": "string"}}],
-                "requestBody": {"content": {"application/octet-stream": {"schema": {}}}},
-                "responses": {
-                    "201": _json({"type": "object"}, "cid and size"),
-                    "400": _err("bytes do not match ?cid"),
-                },
-            },
-        },
-        "/blobs/{cid}": {
-            "get": {
-                "summary": "Download a blob (CIDv1 raw sha2-256)",
-                "parameters": [
-                    {"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}}
-                ],
-                "responses": {
-                    "200": {
-                        "description": "the bytes",
-                        "content": {"application/octet-stream": {}},
-                    },
-                    "404": _err("no such blob"),
-                },
-            }
-        },
-    }
-)

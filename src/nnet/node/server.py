@@ -8,12 +8,18 @@ Files under the node's home (NNET_HOME or --home):
                          keys live apart from the user's, so `nnet key list` shows only yours)
     sequencer.password   its password (mode 0600), so the daemon unlocks it unattended
     daemon.json          {"url", "pid"} while the daemon runs; removed on a clean exit
+    daemon.toml          the daemon's settings, if any (daemon_config.py, docs/operations.md)
 
 The socket is bound before uvicorn starts, so port 0 works and the URL is known; daemon.json is
 written and "listening on URL" printed only once uvicorn accepts connections. SIGTERM and Ctrl-C
 stop the producer between blocks, let open requests finish, close the database and remove
 daemon.json. A block is either fully committed or not at all, so even kill -9 loses nothing
 that was reported committed.
+
+Around the Starlette app (app.py) sit, outermost first: the Host check and connection guard
+(limits.py), HTTP latency metrics (metrics.py); /health and /metrics join the routes (observe.py).
+Logs go to the `nnet` loggers (logs.py); "listening on URL" stays a bare stderr line, since tools
+wait for it. `NNET_PASSWORD` is erased from the process once the sequencer key is unlocked.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import sys
@@ -36,9 +43,20 @@ from nnet.chain.params import get_param
 from nnet.encoding import strict_loads
 from nnet.errors import NnetError, UsageError
 from nnet.node.core import Node, NodeConfig
+from nnet.node.observe import Production
 
-__all__ = ["Daemon", "DaemonOptions", "load_genesis", "load_signer", "parse_listen", "run_daemon"]
+__all__ = [
+    "Daemon",
+    "DaemonOptions",
+    "load_genesis",
+    "load_signer",
+    "parse_listen",
+    "run_daemon",
+]
 
+log = logging.getLogger("nnet.daemon")
+
+LISTEN_BACKLOG = 2048
 SEQUENCER_KEY = "sequencer"
 PASSWORD_FILE = "sequencer.password"
 
@@ -55,8 +73,12 @@ class DaemonOptions:
     max_blob_bytes: int = 1 << 30  # one blob
     blob_quota_bytes: int = 64 << 30  # the whole blob store
     min_free_disk_bytes: int = 1 << 30  # refuse uploads (507) that would leave less free
+    min_permit_balance: int = 10**18  # base units (balance + bonded) an uploader must hold
+    max_mempool: int = 100_000  # pending transactions; a full pool admits only higher fee rates
     max_connections: int = 1024  # open connections; more are answered 503
     header_timeout_s: float = 10.0  # a client must send its request head within this
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names besides the bound one
+    stale_after_s: float = 0.0  # /health says stale past this head age; 0: 10 idle intervals
     log_level: str = "info"
     log_json: bool = False
 
@@ -129,22 +151,29 @@ def _remove_daemon_json(path: Path) -> None:
         pass
 
 
-async def drive(node: Node, replica: Any, block_time_s: float) -> None:
+async def drive(
+    node: Node, replica: Any, block_time_s: float, production: Production | None = None
+) -> None:
     """Produce blocks while this node's key is the sequencer; follow a peer while it is not
     (a governance `sequencer` proposal hands the role on at an epoch boundary)."""
     while True:
         if node.is_sequencer:
-            await produce_blocks(node, block_time_s)
+            log.info("producing blocks as the sequencer", extra={"event": "role_sequencer"})
+            await produce_blocks(node, block_time_s, production)
         elif replica is not None:
+            log.info("following %s", ", ".join(replica.peers), extra={"event": "role_replica"})
             if await replica.follow(block_time_s) is False:
                 return  # stopped at a block that does not verify; /status says why
         else:
             await asyncio.sleep(block_time_s)  # a former sequencer with no peer serves reads
 
 
-async def produce_blocks(node: Node, block_time_s: float) -> None:
+async def produce_blocks(
+    node: Node, block_time_s: float, production: Production | None = None
+) -> None:
     """Every block_time: a block if there are pending txs; an empty one every epoch_blocks/10
     ticks so epochs advance on an idle chain. Returns when this node stops being the sequencer."""
+    production = production or Production()
     loop = asyncio.get_running_loop()
     last_block = loop.time()
     tick = loop.time()
@@ -159,7 +188,9 @@ async def produce_blocks(node: Node, block_time_s: float) -> None:
         try:
             node.produce_block(int(time.time() * 1000))
         except Exception as e:  # disk full, database locked: keep serving, retry next tick
-            print(f"error: block production failed: {type(e).__name__}: {e}", file=sys.stderr)
+            production.failed(e)
+        else:
+            production.succeeded()
         last_block = now
 
 
@@ -168,7 +199,11 @@ class Daemon:
 
     def __init__(self, opts: DaemonOptions) -> None:
         from nnet.config import running_daemon
+        from nnet.node import limits
         from nnet.node.app import make_app
+        from nnet.node.logs import RefusalLog
+        from nnet.node.metrics import DaemonMetrics, HttpMetrics, metrics_routes
+        from nnet.node.observe import PeerWatch, health_routes, idle_interval_s, observe_blocks
         from nnet.store.chaindb import ChainDB
 
         opts.home.mkdir(parents=True, exist_ok=True)
@@ -183,7 +218,11 @@ class Daemon:
         self.opts = opts
         self.db = ChainDB(opts.home / "chain.db")
         try:
-            config = NodeConfig(block_time_s=opts.block_time_s, peers=list(opts.peers))
+            config = NodeConfig(
+                block_time_s=opts.block_time_s,
+                peers=list(opts.peers),
+                max_mempool=opts.max_mempool,
+            )
             self.node = Node(self.db, genesis, signer=signer, config=config)
             if not self.node.is_sequencer and not opts.peers:
                 raise UsageError(
@@ -193,15 +232,55 @@ class Daemon:
                     "--peer URL",
                 )
             self.replica = None
+            self.peer_watch: PeerWatch | None = None
             if opts.peers:
                 from nnet.node.sync import Replica
 
                 self.replica = Replica(self.node, opts.peers)
-            app = make_app(
+                self.peer_watch = PeerWatch(
+                    self.replica.client, self.replica.peers, max(2.0, opts.block_time_s)
+                )
+            nofile = limits.raise_nofile_limit()
+            self.guard = limits.ConnectionGuard(
+                limits.effective_max_connections(opts.max_connections, nofile),
+                opts.header_timeout_s,
+            )
+            if self.guard.max_connections < opts.max_connections:
+                log.warning(
+                    "max_connections lowered from %d to %d to fit the file limit (%d)",
+                    opts.max_connections,
+                    self.guard.max_connections,
+                    nofile,
+                )
+            watch = self.peer_watch
+            self.metrics = DaemonMetrics(
+                self.node,
+                connections=lambda: len(self.guard.open),
+                peer_lag=lambda: watch.lag(self.node.head.height) if watch else None,
+            )
+            self.production = Production(self.metrics)
+            self.refusals = RefusalLog()
+            observe_blocks(self.node, self.metrics)
+            stale_after = opts.stale_after_s or None
+
+            def on_refused(code: str) -> None:
+                self.refusals.record(code)
+                self.metrics.refusals.labels(code).inc()
+
+            ops_routes = [
+                *health_routes(
+                    self.node,
+                    lambda: stale_after or 10 * idle_interval_s(self.node, opts.block_time_s),
+                    lambda: self.production.last_error,
+                ),
+                *metrics_routes(self.metrics),
+            ]
+            self.app: Any = make_app(
                 self.node,
                 forward=self.replica.forward if self.replica else None,
                 peer_next_nonce=self.replica.peer_next_nonce if self.replica else None,
-                extra_routes=_capability_routes(self.node, opts),
+                extra_routes=[*_capability_routes(self.node, opts), *ops_routes],
+                on_refused=on_refused,
             )
             self.sock = _bind(opts.host, opts.port)
         except BaseException:
@@ -209,10 +288,23 @@ class Daemon:
             raise
         host, port = self.sock.getsockname()[:2]
         self.url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-        uv_config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        served = limits.HostCheck(
+            HttpMetrics(self.app, self.metrics), limits.HostPolicy(opts.host, opts.allowed_hosts)
         )
-        self.server = _DaemonServer(uv_config, self.node, opts, self.url, self.replica)
+        uv_config = uvicorn.Config(
+            served,
+            http=limits.guarded_protocol(self.guard),
+            log_config=None,
+            # asyncio accepts up to `backlog` sockets per wakeup before any of them reaches the
+            # protocol (and the guard): a small batch keeps a flood within the descriptors kept
+            # in reserve. The kernel's queue stays LISTEN_BACKLOG (`startup` listens again).
+            backlog=limits.ACCEPT_BATCH,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        self.server = _DaemonServer(uv_config, self)
 
     @property
     def started(self) -> bool:
@@ -232,18 +324,30 @@ class Daemon:
 
 
 def run_daemon(opts: DaemonOptions) -> None:
-    """Serve until SIGTERM/SIGINT. Blocks the calling thread."""
-    Daemon(opts).run()
+    """Serve until SIGTERM/SIGINT, as this process's one daemon: its logging set up from `opts`,
+    NNET_PASSWORD forgotten once the key is unlocked. Blocks the calling thread."""
+    from nnet.node.logs import configure_logging
+    from nnet.node.scrub import forget_password
+
+    configure_logging(opts.log_level, json_lines=opts.log_json)
+    daemon = Daemon(opts)
+    forget_password()
+    daemon.run()
 
 
 def _capability_routes(node: Node, opts: DaemonOptions) -> list[Any]:
     """Endpoints of other capabilities, served by the same app: governance reads, blobs."""
-    from nnet.node.blobs_api import blob_routes
+    from nnet.node.blobs_api import UploadPolicy, blob_routes
     from nnet.node.gov_api import gov_routes
     from nnet.node.market_api import market_routes
-    from nnet.store.blobs import BlobStore
+    from nnet.store.blobs import BlobLimits, BlobStore
 
-    return [*gov_routes(node), *market_routes(node), *blob_routes(BlobStore(opts.home / "blobs"))]
+    limits = BlobLimits(opts.max_blob_bytes, opts.blob_quota_bytes, opts.min_free_disk_bytes)
+    store = BlobStore(opts.home / "blobs", limits)  # deletes uploads a crash cut off
+    if store.removed_leftovers:
+        log.info("removed %d unfinished uploads from %s", store.removed_leftovers, store.root)
+    policy = UploadPolicy(min_permit_balance=opts.min_permit_balance)
+    return [*gov_routes(node), *market_routes(node), *blob_routes(node, store, policy)]
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -260,19 +364,27 @@ def _bind(host: str, port: int) -> socket.socket:
             f"cannot listen on {host}:{port}: {e.strerror}",
             hint="pick another --listen port, or 0 for any free one",
         ) from None
-    sock.listen(2048)
+    sock.listen(LISTEN_BACKLOG)
     sock.set_inheritable(True)
     return sock
 
 
-class _DaemonServer(uvicorn.Server):
-    """uvicorn's server, plus: block production and daemon.json around its serving life."""
+REFUSAL_LOG_EVERY_S = 5.0
 
-    def __init__(
-        self, config: Any, node: Node, opts: DaemonOptions, url: str, replica: Any
-    ) -> None:
+
+class _DaemonServer(uvicorn.Server):
+    """uvicorn's server, plus: block production, peer watch, refusal log and daemon.json around
+    its serving life."""
+
+    def __init__(self, config: Any, daemon: Daemon) -> None:
         super().__init__(config)
-        self.node, self.opts, self.url, self.replica = node, opts, url, replica
+        self.daemon = daemon
+        self.node, self.opts, self.url, self.replica = (
+            daemon.node,
+            daemon.opts,
+            daemon.url,
+            daemon.replica,
+        )
         self._tasks: list[asyncio.Task[None]] = []
 
     def handle_exit(self, sig: int, frame: Any) -> None:
@@ -285,18 +397,37 @@ class _DaemonServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         if self.should_exit:
             return
+        for sock in sockets or []:
+            sock.listen(LISTEN_BACKLOG)
+        d = self.daemon
         self._tasks.append(
-            asyncio.create_task(drive(self.node, self.replica, self.opts.block_time_s))
+            asyncio.create_task(
+                drive(self.node, self.replica, self.opts.block_time_s, d.production)
+            )
         )
+        self._tasks.append(asyncio.create_task(_flush_every(d.refusals, REFUSAL_LOG_EVERY_S)))
+        if d.peer_watch is not None:
+            self._tasks.append(asyncio.create_task(d.peer_watch.run()))
         _write_daemon_json(self.opts.home / "daemon.json", self.url)
         role = "sequencer" if self.node.is_sequencer else "replica"
         print(f"listening on {self.url}", file=sys.stderr, flush=True)
-        print(
-            f"{role} of {self.node.chain_id} at height {self.node.head.height}, "
-            f"home {self.opts.home}",
-            file=sys.stderr,
-            flush=True,
+        log.info(
+            "%s of %s at height %d, home %s, serving %s (at most %d connections)",
+            role,
+            self.node.chain_id,
+            self.node.head.height,
+            self.opts.home,
+            self.url,
+            d.guard.max_connections,
+            extra={"event": "started", "url": self.url, "role": role},
         )
+        if self.node.readmitted or self.node.dropped:
+            log.info(
+                "mempool journal: %d pending transactions re-admitted, %d no longer apply",
+                self.node.readmitted,
+                self.node.dropped,
+                extra={"event": "mempool_restored"},
+            )
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for task in self._tasks:
@@ -304,6 +435,14 @@ class _DaemonServer(uvicorn.Server):
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self.daemon.refusals.flush()
         if self.replica is not None:
             await self.replica.close()
         await super().shutdown(sockets=sockets)
+        log.info("stopped at height %d", self.node.head.height, extra={"event": "stopped"})
+
+
+async def _flush_every(refusals: Any, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        refusals.flush()

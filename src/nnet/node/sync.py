@@ -5,13 +5,18 @@ through `Node.apply_block` (the chain's `process_block`: header signature, tx_ro
 signature and rules, and the state_root), and stops following at the first block that does not
 check out, keeping its last good state and reporting why. POST /txs is forwarded to the peer.
 Reads are served from the replica's own, re-executed state, except an account's `next_nonce`,
-which also asks the sequencer (its mempool holds the transactions this replica forwarded).
+which also asks the sequencer (its mempool holds the transactions this replica forwarded), but
+waits at most NONCE_HINT_TIMEOUT_S for it: a frozen sequencer must not freeze the replica's reads.
+
+Catching up runs on the event loop that serves the replica's own API, so it hands the loop on
+after every block it applies, and follows each page's `next` at once (a page is cut by size, not
+only by SYNC_BATCH), resting `interval_s` only once the peer has nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sys
+import logging
 from typing import Any
 
 import httpx
@@ -20,9 +25,12 @@ from nnet.chain.block import is_signed_by, parse_block
 from nnet.errors import MalformedInput, NnetError, NodeUnreachable
 from nnet.node.core import Node
 
+log = logging.getLogger("nnet.sync")
+
 __all__ = ["Replica"]
 
-SYNC_BATCH = 200
+SYNC_BATCH = 200  # blocks asked for per page (the peer may send fewer: its pages are bounded)
+NONCE_HINT_TIMEOUT_S = 1.0  # the most an account read waits for the peer's next nonce
 
 
 class Replica:
@@ -32,6 +40,7 @@ class Replica:
         self.node = node
         self.peers = [p.rstrip("/") for p in peers]
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
+        self.more = False  # the peer's last page said more blocks follow
 
     @property
     def halted(self) -> str | None:
@@ -56,19 +65,28 @@ class Replica:
         raise NodeUnreachable(f"no peer accepted the transactions ({', '.join(self.peers)})")
 
     async def peer_next_nonce(self, address: str) -> int | None:
-        """The next nonce the first reachable peer expects from `address` (its mempool counts)."""
-        for peer in self.peers:
-            try:
-                resp = await self.client.get(f"{peer}/accounts/{address}")
-                value = resp.json().get("next_nonce") if resp.status_code == 200 else None
-            except (httpx.TransportError, ValueError, AttributeError):
-                continue
-            if type(value) is int:
-                return value
+        """The next nonce the first reachable peer expects from `address` (its mempool counts);
+        None when no peer answers within NONCE_HINT_TIMEOUT_S in all (the caller keeps its own)."""
+        try:
+            async with asyncio.timeout(NONCE_HINT_TIMEOUT_S):
+                for peer in self.peers:
+                    try:
+                        resp = await self.client.get(
+                            f"{peer}/accounts/{address}", timeout=NONCE_HINT_TIMEOUT_S
+                        )
+                        value = resp.json().get("next_nonce") if resp.status_code == 200 else None
+                    except (httpx.TransportError, ValueError, AttributeError):
+                        continue
+                    if type(value) is int:
+                        return value
+        except TimeoutError:
+            pass
         return None
 
     async def sync_once(self) -> int:
-        """Apply the blocks the first reachable peer has beyond our head; how many were applied."""
+        """Apply one page of the blocks the first reachable peer has beyond our head, handing the
+        event loop on after each; how many were applied (`more`: whether the page had a `next`)."""
+        self.more = False
         for peer in self.peers:
             try:
                 resp = await self.client.get(
@@ -86,6 +104,10 @@ class Replica:
                 if block.header.prev_hash != self.node.head.hash_hex:
                     await self._check_equivocation(peer, block.header.height - 1)
                 self.node.apply_block(block)
+                await asyncio.sleep(0)  # serve our own clients between blocks
+            # a peer from before paged answers has no `next`: a full batch means more may follow
+            more = data.get("next") is not None if "next" in data else len(blocks) >= SYNC_BATCH
+            self.more = more and len(blocks) > 0
             return len(blocks)
         return 0
 
@@ -107,15 +129,13 @@ class Replica:
         """Sync until this node becomes the sequencer (True) or a block does not verify (False)."""
         while not self.node.is_sequencer:
             try:
-                applied = await self.sync_once()
+                await self.sync_once()
             except Exception as e:  # a bad block or a bug: stop, and say why in /status
                 self.node.sync_error = (
                     e.one_line() if isinstance(e, NnetError) else f"{type(e).__name__}: {e}"
                 )
-                print(
-                    f"error: replica stopped following: {self.halted}", file=sys.stderr, flush=True
-                )
+                log.error("replica stopped following: %s", self.halted)
                 return False
-            if applied < SYNC_BATCH:
+            if not self.more:
                 await asyncio.sleep(interval_s)
         return True

@@ -6,6 +6,15 @@ of it. The journal is WAL; `synchronous=FULL` by default, so a block whose commi
 survives power loss as well as a killed process (one fsync per block, not per transaction).
 A receipt is reported "committed" only after that commit returned.
 
+The `mempool` table journals admitted transactions (node/core.py writes them before answering
+202), so a restarted node re-admits what it had accepted. Those writes use synchronous=NORMAL:
+they survive a killed process, not a power cut (the block commits that follow fsync them too);
+a committed block deletes its transactions from the journal in the same SQLite transaction.
+
+Every write goes through `_transaction`: BEGIN IMMEDIATE, COMMIT, and on any failure a ROLLBACK
+that never hides the error that caused it (a COMMIT that fails on a full disk may have rolled
+back already; a second ROLLBACK would then raise "no transaction is active" instead).
+
 Tables are owned by schema.py. The connection is used from one thread (the daemon's event loop).
 """
 
@@ -13,6 +22,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +41,7 @@ class ChainDB:
 
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
         self.path = str(path)
+        self.synchronous = synchronous
         try:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -41,6 +53,29 @@ class ChainDB:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def _transaction(self, *, synchronous: str | None = None) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT; on failure, roll back and re-raise the original error.
+
+        `synchronous` sets the durability of this one transaction (then back to the default)."""
+        db = self.db
+        if synchronous:
+            db.execute(f"PRAGMA synchronous={synchronous}")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    # the error that got us here is the one to report, not the rollback's
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                raise
+        finally:
+            if synchronous:
+                db.execute(f"PRAGMA synchronous={self.synchronous}")
+
     # ---- genesis and meta -----------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -50,9 +85,7 @@ class ChainDB:
         self, genesis: dict[str, Any], header: Header, writes: list[tuple[str, str | None]]
     ) -> None:
         """Store the genesis block (height 0) and the genesis state, atomically."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?)",
                 [
@@ -69,10 +102,6 @@ class ChainDB:
                 "INSERT INTO state (key, value) VALUES (?, ?)",
                 [(k, v) for k, v in writes if v is not None],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # ---- blocks -----------------------------------------------------------------------------
     def commit_block(self, result: BlockResult) -> None:
@@ -80,9 +109,7 @@ class ChainDB:
         block = result.block
         h = block.header
         height = h.height
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             db.execute(
                 "INSERT INTO blocks (height, hash, header, tx_count) VALUES (?, ?, ?, ?)",
                 (height, h.hash_hex, to_json_line(h.to_dict()), len(block.txs)),
@@ -110,10 +137,27 @@ class ChainDB:
             db.executemany(
                 "DELETE FROM state WHERE key = ?", [(k,) for k, v in result.writes if v is None]
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            db.executemany("DELETE FROM mempool WHERE hash = ?", [(hx,) for hx in hashes])
+
+    # ---- the mempool journal ------------------------------------------------------------------
+    def journal_mempool(
+        self, added: Iterable[tuple[str, str]] = (), removed: Iterable[str] = ()
+    ) -> None:
+        """Record admitted (hash, tx JSON) and drop evicted hashes, in one transaction that
+        survives a killed process (synchronous=NORMAL: no fsync of its own)."""
+        added, removed = list(added), list(removed)
+        if not added and not removed:
+            return
+        with self._transaction(synchronous="NORMAL") as db:
+            db.executemany("DELETE FROM mempool WHERE hash = ?", [(h,) for h in removed])
+            db.executemany("INSERT OR IGNORE INTO mempool (hash, tx) VALUES (?, ?)", added)
+
+    def get_mempool(self) -> list[tuple[str, str]]:
+        """(hash, tx JSON) of every journaled pending transaction, in admission order."""
+        return [
+            (str(h), str(t))
+            for h, t in self.db.execute("SELECT hash, tx FROM mempool ORDER BY seq")
+        ]
 
     def get_head_height(self) -> int | None:
         row = self.db.execute("SELECT MAX(height) FROM blocks").fetchone()
@@ -155,6 +199,27 @@ class ChainDB:
         return [
             {"header": json.loads(header), "hash": bh, "txs": by_height[height]}
             for height, bh, header in rows
+        ]
+
+    def get_block_rows(self, start: int, limit: int) -> list[tuple[int, str, str, int]]:
+        """(height, hash, header JSON text, tx count) of up to `limit` blocks from `start`, as
+        stored: a page of blocks is built from these texts without decoding them."""
+        return [
+            (int(height), str(bh), str(header), int(count))
+            for height, bh, header, count in self.db.execute(
+                "SELECT height, hash, header, tx_count FROM blocks WHERE height >= ? "
+                "ORDER BY height LIMIT ?",
+                (start, limit),
+            )
+        ]
+
+    def get_block_tx_texts(self, height: int) -> list[str]:
+        """The JSON text of a block's transactions, in block order, as stored (as signed)."""
+        return [
+            str(t)
+            for (t,) in self.db.execute(
+                "SELECT tx FROM txs WHERE height = ? ORDER BY idx", (height,)
+            )
         ]
 
     # ---- transactions and state ---------------------------------------------------------------

@@ -5,6 +5,7 @@
     txs       tx hash -> height, index in block, tx JSON (as signed)
     receipts  tx hash -> height, index, type, sender, events JSON
     state     state key -> encoded value (the state after the head block; see chain/state.py)
+    mempool   seq -> tx hash, tx JSON: admitted, not yet committed transactions (v2; node/core.py)
 
 The version lives in SQLite's `user_version`. A later change adds a step to MIGRATIONS (from
 version N to N+1); `migrate` runs the missing steps in one transaction on open. A database newer
@@ -61,7 +62,15 @@ _V1 = """
 """
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1]
+def _create_v2(db: sqlite3.Connection) -> None:
+    """The mempool journal: a restarted node re-admits, in `seq` order, what it had accepted."""
+    db.execute(
+        "CREATE TABLE mempool "
+        "(seq INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, tx TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_create_v1, _create_v2]
 """MIGRATIONS[n] takes a database from version n to n + 1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
