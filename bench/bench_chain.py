@@ -149,7 +149,7 @@ def _sign_load(senders: list[Any], per_sender: int, start_nonce: int, to: str) -
     for n in range(start_nonce, start_nonce + per_sender):
         for secret, address in senders:
             tx = build_tx(
-                "nnet-devnet", "transfer", address, n, 1000, {"to": to, "amount": "1000000000"}
+                "nnet-devnet", "transfer", address, n, 10**16, {"to": to, "amount": "1000000000"}
             ).signed(secret)
             out.append(json.dumps(tx.to_dict(), separators=(",", ":")))
     return out

@@ -94,8 +94,8 @@ def bench(n: int) -> dict[str, float | int]:
         state.put("epoch_fees", 1000 * UNIT)
         process_economics(state, 1)
 
-    claim = build_tx(CHAIN, "reward.claim", staker, 0, 0, {})
-    stake = build_tx(CHAIN, "stake", staker, 0, 0, {"amount": str(UNIT)})
+    claim = build_tx(CHAIN, "reward.claim", staker, 0, 10**16, {})
+    stake = build_tx(CHAIN, "stake", staker, 0, 10**16, {"amount": str(UNIT)})
     claim_hash, stake_hash = claim.signing_hash, stake.signing_hash
     return {
         "stakers": n,

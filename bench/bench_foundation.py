@@ -62,7 +62,7 @@ def main() -> None:
 
     sender = address_of_private_key(secret)
     tx = (
-        build_tx("nnet-devnet", "transfer", sender, 1, 1000, {"to": sender, "amount": "5"})
+        build_tx("nnet-devnet", "transfer", sender, 1, 10**16, {"to": sender, "amount": "5"})
         .signed(secret)
         .to_dict()
     )

@@ -110,3 +110,26 @@ def test_round_trip_through_dict() -> None:
     d = signed_transfer()
     assert parse_tx(d).to_dict() == d
     assert isinstance(parse_tx(d), Tx)
+
+
+def test_size_is_the_signed_canonical_json_length() -> None:
+    """Fees are charged on `Tx.size`; it is computed without re-encoding, so check it against
+    the real encoding, signed and unsigned, for bodies of several shapes."""
+    from nnet.crypto import address_of_private_key, keccak256
+    from nnet.encoding import canonical_json
+    from nnet.tx import build_tx
+
+    secret = keccak256(b"size")
+    me = address_of_private_key(secret)
+    for fee, body in [
+        (0, {"to": me, "amount": "1"}),
+        (10**22, {"to": me, "amount": "123456789012345678901"}),
+    ]:
+        unsigned = build_tx("nnet-devnet", "transfer", me, 7, fee, body)
+        signed = unsigned.signed(secret)
+        assert signed.size == len(canonical_json(signed.to_dict()))
+        assert unsigned.size == signed.size
+    propose = build_tx(
+        "nnet-devnet", "gov.propose", me, 0, 5, {"kind": "text", "title": "é ü", "deposit": "1"}
+    ).signed(secret)
+    assert propose.size == len(canonical_json(propose.to_dict()))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from nnet.crypto import (
@@ -205,6 +206,10 @@ text_check = _text
 choice_check = _choice
 
 
+# `,"sig":"0x…"` in canonical JSON: comma, key, and a 132-character string (65 bytes in hex)
+SIG_FIELD_BYTES = len(',"sig":""') + 132
+
+
 @dataclass(frozen=True)
 class Tx:
     """A parsed, shape-checked transaction. `sig` is empty for an unsigned one."""
@@ -234,10 +239,21 @@ class Tx:
             d["sig"] = self.sig
         return d
 
-    @property
+    @cached_property
+    def unsigned_json(self) -> bytes:
+        """Canonical JSON of the transaction without its signature (what is signed)."""
+        return canonical_json(self.unsigned_dict())
+
+    @cached_property
     def signing_hash(self) -> bytes:
         """keccak256 of the canonical JSON of the transaction without its signature."""
-        return keccak256(canonical_json(self.unsigned_dict()))
+        return keccak256(self.unsigned_json)
+
+    @cached_property
+    def size(self) -> int:
+        """Bytes of the signed transaction's canonical JSON, which fees are charged on; an
+        unsigned one counts as signed (every signature has the same length)."""
+        return len(self.unsigned_json) + SIG_FIELD_BYTES
 
     @property
     def hash_hex(self) -> str:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from nnet.chain.params import PARAMS, StateReader, get_param
-from nnet.encoding import canonical_json
 from nnet.tx import Tx
 
 __all__ = [
@@ -35,12 +34,10 @@ __all__ = [
     "get_fee_schedule",
 ]
 
-_PLACEHOLDER_SIG = "0x" + "00" * 65  # the length of every signature (tx.py checks it)
-
 
 def compute_tx_size(tx: Tx) -> int:
     """Bytes of the signed transaction's canonical JSON (an unsigned one counts as signed)."""
-    return len(canonical_json({**tx.unsigned_dict(), "sig": tx.sig or _PLACEHOLDER_SIG}))
+    return tx.size
 
 
 def compute_fee_rate(tx: Tx) -> Fraction:

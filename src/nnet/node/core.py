@@ -28,7 +28,7 @@ from nnet.chain.params import get_param, get_params_view
 from nnet.chain.state import State
 from nnet.chain.transition import BlockContext
 from nnet.crypto import address_of_private_key, normalize_address
-from nnet.encoding import hex_to_bytes, strict_loads, to_json_line
+from nnet.encoding import hex_to_bytes, strict_loads
 from nnet.errors import InvalidTx, MalformedInput, NnetError, NotFound, UsageError
 from nnet.node.mempool import Mempool, PendingTx
 from nnet.node.paging import MAX_LIMIT, MAX_PAGE_BYTES
@@ -180,17 +180,17 @@ class Node:
         if "ndjson" not in content_type:
             if len(lines) == 1 or "json" in content_type:
                 obj = strict_loads(text)
-                return SubmitResult([self._admit_one(obj, len(text))], single=True)
+                return SubmitResult([self._admit_one(obj, text)], single=True)
             try:
                 obj = strict_loads(text)
             except MalformedInput:
                 pass  # several lines that are not one JSON value: NDJSON
             else:
-                return SubmitResult([self._admit_one(obj, len(text))], single=True)
-        parsed: list[tuple[object, int] | MalformedInput] = []
+                return SubmitResult([self._admit_one(obj, text)], single=True)
+        parsed: list[tuple[object, str] | MalformedInput] = []
         for line in lines:
             try:
-                parsed.append((strict_loads(line), len(line)))
+                parsed.append((strict_loads(line), line))
             except MalformedInput as e:
                 parsed.append(e)
         if all(isinstance(p, MalformedInput) for p in parsed):
@@ -205,7 +205,10 @@ class Node:
                 results.append(self._admit_one(*p))
         return SubmitResult(results, single=False)
 
-    def _admit_one(self, obj: object, size: int) -> dict[str, Any]:
+    def _admit_one(self, obj: object, text: str) -> dict[str, Any]:
+        """Admit one transaction (`obj`, parsed from `text`, which the journal keeps as sent:
+        it is strict JSON of the same transaction, so re-admission reads it back)."""
+        size = len(text)
         try:
             if size > MAX_TX_BYTES:
                 raise InvalidTx(
@@ -216,7 +219,7 @@ class Node:
             hash_hex = "0x" + h.hex()
             try:
                 evicted = self.mempool.admit(PendingTx(tx, h, hash_hex), self.next_context())
-                self._journal_texts[hash_hex] = to_json_line(tx.to_dict())
+                self._journal_texts[hash_hex] = text.strip()
                 self._journal_touched += [hash_hex, *evicted]
             except InvalidTx as e:
                 # a committed tx fails on its used nonce; say what really happened (the lookup

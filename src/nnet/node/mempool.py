@@ -32,7 +32,6 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 from nnet.chain.fees import compute_tx_size
 from nnet.chain.state import Overlay, State
@@ -43,6 +42,8 @@ from nnet.tx import Tx
 
 __all__ = ["Mempool", "PendingTx"]
 
+RATE_BITS = 64
+
 
 @dataclass(frozen=True)
 class PendingTx:
@@ -50,15 +51,18 @@ class PendingTx:
     hash: bytes
     hash_hex: str
     size: int = field(default=0, compare=False)
+    # fee per byte, scaled to an integer: a heap key (Fractions made admission 2x slower);
+    # where exactness decides (admitting into a full pool) `pays_more_than` cross-multiplies
+    rate: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
         if not self.size:
             object.__setattr__(self, "size", compute_tx_size(self.tx))
+        object.__setattr__(self, "rate", (self.tx.fee << RATE_BITS) // self.size)
 
-    @property
-    def rate(self) -> Fraction:
-        """Fee per byte of the signed transaction."""
-        return Fraction(self.tx.fee, self.size)
+    def pays_more_than(self, other: PendingTx) -> bool:
+        """Whether this one's fee per byte is strictly higher than `other`'s, exactly."""
+        return self.tx.fee * other.size > other.tx.fee * self.size
 
 
 class Mempool:
@@ -73,7 +77,7 @@ class Mempool:
         self._seq: dict[str, int] = {}  # admission counter, for ties (newest evicted first)
         self._next_seq = 0
         self._by_sender: dict[str, list[str]] = {}  # each sender's entries in nonce order
-        self._tails: list[tuple[Fraction, int, str]] = []  # heap (rate, -seq, hash); lazy
+        self._tails: list[tuple[int, int, str]] = []  # heap (rate, -seq, hash); lazy
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -91,7 +95,7 @@ class Mempool:
         victim = None
         if len(self.entries) >= self.max_size:
             victim = self._cheapest_tail(exclude=ptx.tx.sender)
-            if victim is None or ptx.rate <= victim.rate:
+            if victim is None or not ptx.pays_more_than(victim):
                 raise self._full(ptx, victim)
         mark = self.overlay.mark()
         process_tx(self.overlay, ptx.tx, ptx.hash, ctx, verify=True)  # raises: nothing changed
@@ -179,7 +183,7 @@ class Mempool:
     def _cheapest_tail(self, *, exclude: str) -> PendingTx | None:
         """The lowest-rate sender tail (newest first among equals), not of `exclude`."""
         heap = self._tails
-        skipped: list[tuple[Fraction, int, str]] = []
+        skipped: list[tuple[int, int, str]] = []
         found = None
         while heap:
             _, neg_seq, h = heap[0]
@@ -206,7 +210,7 @@ class Mempool:
         admission order)."""
         queues = {s: list(hs) for s, hs in self._by_sender.items()}
         entries = dict(self.entries)
-        heads: list[tuple[Fraction, int, str, int]] = []
+        heads: list[tuple[int, int, str, int]] = []
         for sender, hs in queues.items():
             first = entries[hs[0]]
             heads.append((-first.rate, self._seq[hs[0]], sender, 0))
