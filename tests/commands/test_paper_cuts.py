@@ -339,6 +339,12 @@ def stub_python(tmp_path: Path) -> Path:
     return stub
 
 
+def _user_shell_env() -> dict[str, str]:
+    """The environment of a user's shell: under CI's `make test` this test runs inside make,
+    and a nested make prints "Entering directory" on stdout, which no user's pipe sees."""
+    return {k: v for k, v in os.environ.items() if k not in {"MAKELEVEL", "MAKEFLAGS", "MFLAGS"}}
+
+
 def test_make_quickstart_prints_only_the_summary_on_a_first_run(
     stub_python: Path, tmp_path: Path
 ) -> None:
@@ -348,7 +354,7 @@ def test_make_quickstart_prints_only_the_summary_on_a_first_run(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "PIP_LISTING": ""},
+        env={**_user_shell_env(), "PIP_LISTING": ""},
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == {"summary": True}, r.stdout  # what `| jq` reads
