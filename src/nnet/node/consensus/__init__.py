@@ -1,0 +1,1 @@
+"""Consensus among validators (NETWORK.md): Tendermint rounds, proposer rotation, certificates."""
