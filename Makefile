@@ -1,12 +1,13 @@
 # The two commands a new user needs:
 #   make quickstart   set everything up, then run the whole lifecycle on a throwaway local chain
 #   make test         set everything up, then run the linters and the test suite
+# While working: make test-fast (ruff and the tests not marked slow; no mypy).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: quickstart test lint man bench clean
+.PHONY: quickstart test test-fast lint man bench clean
 
 # torch==2.13.0 (constraints.txt) pins a version, not a build: from PyPI on Linux that is the CUDA
 # build (gigabytes). So the install adds PyTorch's CPU index, where 2.13.0+cpu wins the pin,
@@ -35,6 +36,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The inner loop: tests marked @pytest.mark.slow (over ~3 s each: real daemons under load,
+# subprocess pipes, long property runs) are left to `make test`, which CI runs.
+test-fast: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -m "not slow"
 
 man: $(STAMP)
 	$(BIN)/python -m nnet.manpage man

@@ -28,7 +28,6 @@ import http.client
 import json
 import os
 import random
-import resource
 import shutil
 import signal
 import socket
@@ -40,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from benchlib import start_daemon
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -63,25 +64,7 @@ def _init(home: Path, funded: list[str], extra: list[str]) -> None:
 
 def _start(home: Path, toml: str, nofile: int | None) -> tuple[subprocess.Popen[bytes], str]:
     (home / "daemon.toml").write_text(toml)
-
-    def limit() -> None:
-        if nofile:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-    env = {**os.environ, "NNET_HOME": str(home)}
-    proc = subprocess.Popen(
-        [PY, "-m", "nnet", "daemon"], env=env, stderr=subprocess.DEVNULL, preexec_fn=limit
-    )
-    for _ in range(600):
-        try:
-            info = json.loads((home / "daemon.json").read_text())
-            if info["pid"] == proc.pid:
-                return proc, info["url"]
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("daemon did not start")
+    return start_daemon(home, nofile=nofile)
 
 
 def _request(

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from benchlib import start_daemon
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
@@ -156,21 +158,9 @@ def _sign_load(senders: list[Any], per_sender: int, start_nonce: int, to: str) -
 
 
 def _start_daemon(home: Path, block_time: float, profile: str | None) -> tuple[Any, str]:
-    env = {**os.environ, "NNET_HOME": str(home)}
-    cmd = [PY, "-m", "nnet", "daemon", "--listen", "127.0.0.1:0", "--block-time", str(block_time)]
-    if profile:
-        cmd = [PY, "-m", "cProfile", "-o", profile, *cmd[1:]]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            info = json.loads((home / "daemon.json").read_text())
-            if info["pid"] == proc.pid:
-                return proc, info["url"]
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("daemon did not start")
+    args = ["--listen", "127.0.0.1:0", "--block-time", str(block_time)]
+    python = [PY, "-m", "cProfile", "-o", profile] if profile else []
+    return start_daemon(home, args, python=python)
 
 
 def _client(url: str, mode: str, lines: list[str], tmp: Path, threads: int = 4) -> dict[str, Any]:
@@ -186,6 +176,7 @@ def _client(url: str, mode: str, lines: list[str], tmp: Path, threads: int = 4) 
 def _replay(home: Path) -> dict[str, Any]:
     from nnet.chain.block import compute_genesis_block, parse_block, process_block
     from nnet.chain.genesis import parse_genesis
+    from nnet.node.storage import load_state
     from nnet.store.chaindb import ChainDB
 
     db = ChainDB(home / "chain.db")
@@ -207,7 +198,7 @@ def _replay(home: Path) -> dict[str, Any]:
             head = block.header
             txs += len(block.txs)
     elapsed = time.perf_counter() - t0
-    assert state.data == db.load_state(), "replay diverged from the stored state"
+    assert state.data == load_state(db), "replay diverged from the stored state"
     db.close()
     return {
         "blocks": height,
@@ -224,6 +215,7 @@ def _breakdown(tmp: Path, senders: list[Any], sink: str, n_per_sender: int) -> d
     from nnet.crypto import keccak256, recover_raw_address
     from nnet.encoding import UNIT, strict_loads
     from nnet.node.core import Node
+    from nnet.node.storage import store_block
     from nnet.store.chaindb import ChainDB
     from nnet.tx import parse_tx
 
@@ -273,7 +265,7 @@ def _breakdown(tmp: Path, senders: list[Any], sink: str, n_per_sender: int) -> d
     )
     out["build_block (apply, roots, sign)"] = 1e6 * (time.perf_counter() - t) / n
     t = time.perf_counter()
-    node.db.commit_block(result)
+    store_block(node.db, result)
     out["SQLite commit_block (one transaction)"] = 1e6 * (time.perf_counter() - t) / n
     node.state.commit()
     node.db.close()

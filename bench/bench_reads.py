@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from benchlib import start_daemon
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 N_SENDERS = 100
@@ -127,22 +129,7 @@ def build_chain(home: Path, n_txs: int, per_block: int) -> dict[str, Any]:
 
 
 def _start_daemon(home: Path, *extra: str) -> tuple[Any, str]:
-    env = {**os.environ, "NNET_HOME": str(home)}
-    cmd = [PY, "-m", "nnet", "daemon", "--listen", "127.0.0.1:0", "--block-time", "1", *extra]
-    log = open(home / "daemon.log", "wb")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
-    for _ in range(1200):
-        try:
-            info = json.loads((home / "daemon.json").read_text())
-            if info["pid"] == proc.pid:
-                return proc, info["url"]
-        except (OSError, ValueError):
-            pass
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    proc.kill()
-    raise SystemExit(f"daemon did not start; see {home / 'daemon.log'}")
+    return start_daemon(home, ["--listen", "127.0.0.1:0", "--block-time", "1", *extra])
 
 
 def _conn(url: str) -> http.client.HTTPConnection:

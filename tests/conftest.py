@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -33,7 +33,12 @@ def nnet_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-RunCli = Callable[..., Result]
+class RunCli(Protocol):
+    """The `run_cli` fixture: `run_cli("key", "new", "alice", input="...", env={...})`."""
+
+    def __call__(
+        self, *args: str, input: str = "", env: dict[str, str] | None = None
+    ) -> Result: ...
 
 
 def invoke_main(args: list[str], input: str = "") -> Result:

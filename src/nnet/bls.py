@@ -48,6 +48,7 @@ BEACON_DOMAIN = b"nnet-beacon"
 # the order of G1/G2: a secret is an integer in [1, CURVE_ORDER)
 CURVE_ORDER = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
 
+
 def _load_fast() -> Any:
     """The binding, or None; it warns that it is unmaintained, which the tests' cross-check
     against the reference answers."""

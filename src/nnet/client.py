@@ -18,11 +18,11 @@ from nnet.encoding import to_json_line
 from nnet.errors import (
     InvalidTx,
     MalformedInput,
-    NnetError,
     NodeUnreachable,
     NotFound,
     VerificationFailed,
 )
+from nnet.poll import poll_until
 
 if TYPE_CHECKING:
     from nnet.node.permit import BlobPermit
@@ -65,6 +65,40 @@ class NodeClient:
 
     def block(self, height: int) -> dict[str, Any]:
         return self._get(f"/blocks/{height}")
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        """A job's view: record, blocks left, challenge, attestations, settlement."""
+        return self._get(f"/jobs/{job_id}")
+
+    def jobs(self, status: str | None = None, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every job, newest first (only those in `status`), a page at a time as consumed."""
+        return self.pages("/jobs", "jobs", limit=page_size, **_only(status=status))
+
+    def node(self, address: str) -> dict[str, Any]:
+        """A compute node's registration: class, collateral, reputation, verified work."""
+        return self._get(f"/nodes/{address}")
+
+    def nodes(self, *, page_size: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every registered compute node, by address, a page at a time as consumed."""
+        return self.pages("/nodes", "nodes", limit=page_size)
+
+    def proposal(self, proposal_id: int) -> dict[str, Any]:
+        """A governance proposal with its live tally and time left."""
+        return self._get(f"/proposals/{proposal_id}")
+
+    def proposals(
+        self, status: str | None = None, *, page_size: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """Every proposal, newest first (only those in `status`), a page at a time as consumed."""
+        return self.pages("/proposals", "proposals", limit=page_size, **_only(status=status))
+
+    def supply(self) -> dict[str, Any]:
+        """The conservation identity: the supply and everything that holds it, to the unit."""
+        return self._get("/supply")
+
+    def params(self) -> dict[str, dict[str, Any]]:
+        """Every governance parameter in force: name -> {value, min, max, kind, doc}."""
+        return self._get("/params")
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         """Any GET endpoint, for reads that have no method of their own yet."""
@@ -112,10 +146,10 @@ class NodeClient:
         first, then streamed), or chunks, which need a ready permit (it names their CID and size).
         Refusals come back as PermitRequired, PermitRefused, TooLarge or StorageFull.
         """
+        from nnet.cid import compute_cid, compute_file_cid
         from nnet.errors import PermitRefused, PermitRequired, StorageFull, UsageError
         from nnet.node.permit import DEFAULT_LIFETIME_MS, PERMIT_HEADER, BlobPermit, sign_permit
         from nnet.store.blobs import read_chunks
-        from nnet.store.cid import compute_cid, compute_file_cid
 
         headers: dict[str, str] = {}
         chunks: Iterable[bytes]
@@ -184,32 +218,30 @@ class NodeClient:
     def wait(
         self, tx_hash: str, *, timeout_s: float = 30.0, tx: dict[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Poll until the transaction is committed (or the timeout passes); the receipt.
+        """Poll until the transaction is committed (or the timeout passes: TimedOut); the receipt.
 
         With `tx`, the signed transaction as it was submitted: if the node answers not-found for
         it (a restart or an eviction lost it), it is submitted again; and a node that cannot be
         reached for a while (it is restarting) is waited for, until the timeout."""
-        deadline = time.monotonic() + timeout_s
-        delay = 0.05
-        while True:
+
+        def committed() -> dict[str, Any] | None:
             try:
-                try:
-                    receipt = self.receipt(tx_hash)
-                    if receipt.get("status") not in (None, "pending"):
-                        return receipt
-                except NotFound:
-                    if tx is not None:
-                        self._resubmit(tx_hash, tx)
-            except NodeUnreachable:
-                if tx is None or time.monotonic() > deadline:
-                    raise
-            if time.monotonic() > deadline:
-                raise NnetError(
-                    f"{tx_hash} was not committed within {timeout_s:.0f} s",
-                    hint=f"check later with `nnet tx show {tx_hash}`",
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                receipt = self.receipt(tx_hash)
+            except NotFound:
+                if tx is not None:
+                    self._resubmit(tx_hash, tx)
+                return None
+            return receipt if receipt.get("status") not in (None, "pending") else None
+
+        return poll_until(
+            committed,
+            what=f"{tx_hash} to be committed",
+            timeout_s=timeout_s,
+            every_s=0.05,
+            max_every_s=0.5,
+            retry=(NodeUnreachable,) if tx is not None else (),
+            hint=f"check later with `nnet tx show {tx_hash}`",
+        )
 
     def _resubmit(self, tx_hash: str, tx: dict[str, Any]) -> None:
         """Submit a transaction the node has lost; refusals that may pass later are not final
@@ -259,3 +291,8 @@ class NodeClient:
         if code == "verification_failed":
             raise VerificationFailed(message, code=code)
         raise InvalidTx(message, code=code or None)
+
+
+def _only(**filters: str | None) -> dict[str, str]:
+    """The query filters that were given (a listing's `status=`, left out when None)."""
+    return {k: v for k, v in filters.items() if v is not None}

@@ -8,6 +8,7 @@
     │   ├── PermitRequired     exit 1   an upload with no (or an unverifiable) permit: HTTP 401
     │   └── PermitRefused      exit 1   a verified permit the node refuses (expired, unfunded): 403
     ├── StorageFull            exit 1   the node has no room: its blob quota or its disk (507)
+    ├── TimedOut               exit 1   a wait gave up: what it waited for did not happen in time
     ├── UsageError             exit 2   bad flag, unreadable file, malformed input
     │   ├── MalformedInput     exit 2   JSON/NDJSON/TOML that does not parse or fit its schema
     │   ├── NotFound           exit 2   a named thing (key, file, config key) that does not exist
@@ -30,6 +31,7 @@ __all__ = [
     "PermitRequired",
     "Rejected",
     "StorageFull",
+    "TimedOut",
     "TooLarge",
     "UsageError",
     "VerificationFailed",
@@ -101,6 +103,13 @@ class StorageFull(NnetError):
 
     code = "storage_full"
     http_status = 507
+
+
+class TimedOut(NnetError):
+    """A wait that gave up: a transaction not committed, a job not drawn, a daemon not listening
+    (nnet.poll.poll_until raises it; every wait of nnet ends in this one error and exit code)."""
+
+    code = "timeout"
 
 
 class UsageError(NnetError):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from nnet.cid import parse_cid
 from nnet.crypto import (
     address_of_private_key,
     checksum_address,
@@ -107,8 +108,6 @@ def _json_object(value: object, name: str) -> dict[str, Any]:
 
 
 def _cid(value: object, name: str) -> str:
-    from nnet.store.cid import parse_cid
-
     parse_cid(value, name)
     return str(value)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nnet.chain.audit import compute_supply_audit
-from nnet.chain.block import Header, build_block, compute_genesis_block, process_block
+from nnet.chain.block import BlockResult, Header, build_block, compute_genesis_block, process_block
 from nnet.chain.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule, fit_fee
 from nnet.chain.genesis import Genesis, make_devnet_genesis
 from nnet.chain.state import State
@@ -71,7 +71,7 @@ class Devnet:
         state.commit()
         return state, header
 
-    def block(self, state: State, prev: Header, txs: list[Tx], *, time_ms: int = 0) -> Any:
+    def block(self, state: State, prev: Header, txs: list[Tx], *, time_ms: int = 0) -> BlockResult:
         """build_block as the sequencer, with signature checks (verified=False), committed."""
         result = build_block(
             state,
@@ -127,7 +127,7 @@ class ReplicatedChain:
         self.state, self.head = net.fresh_state()
         self.replica, self.replica_head = net.fresh_state()
 
-    def block(self, *txs: Any) -> Any:
+    def block(self, *txs: Tx) -> BlockResult:
         result = self.net.block(self.state, self.head, list(txs))
         self.head = result.block.header
         process_block(

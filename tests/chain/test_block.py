@@ -91,7 +91,7 @@ def test_replay_reaches_the_same_state_root_at_every_height() -> None:
     assert replica.data == source_state.data
     # the unstaked 40 was released at the end of epoch 1 (release_epoch 2)
     carol = net.users[2]
-    assert get_stake(replica, carol.address) == {"bonded": 60, "unbonding": []}
+    assert get_stake(replica, carol.address).to_state() == {"bonded": 60, "unbonding": []}
     assert supply_accounted(replica) == net.genesis.supply
 
 
@@ -185,7 +185,7 @@ def test_unbonded_funds_come_back_only_at_their_release_epoch() -> None:
     head = net.block(state, head, []).block.header
     assert head.height == 11
     assert get_balance(state, alice.address) == balance_locked + 1000
-    assert get_stake(state, alice.address) == {"bonded": 0, "unbonding": []}
+    assert get_stake(state, alice.address).to_state() == {"bonded": 0, "unbonding": []}
     assert state.get("stake/" + alice.address) is None
 
 

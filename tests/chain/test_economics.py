@@ -273,14 +273,14 @@ def test_governance_lowers_target_inflation_and_minting_follows_from_the_stated_
         b.tx("gov.vote", {"proposal": 1, "option": "yes"}),
         c.tx("gov.vote", {"proposal": 1, "option": "veto"}),
     )
-    voting_end = get_proposal(chain.state, 1)["voting_end_epoch"]
+    voting_end = get_proposal(chain.state, 1).voting_end_epoch
     while chain.epoch() <= voting_end:
         out = run_busy_epoch(chain)
         # the tally's own epoch still mints at the old rate: economics runs before governance
         assert int(out["minted"]) == out["supply_before"] * 50_000_000 // (PPB * E)
     proposal = get_proposal(chain.state, 1)
-    assert proposal["status"] == "passed", proposal["tally"]  # veto 1/3 < 33.4 %, yes 2/3 > 50 %
-    assert proposal["effective_height"] == chain.head.height + 1
+    assert proposal.status == "passed", proposal.tally  # veto 1/3 < 33.4 %, yes 2/3 > 50 %
+    assert proposal.effective_height == chain.head.height + 1
     assert get_econ_params(chain.state).target_inflation == Fraction(2, 100)
     after = run_busy_epoch(chain)
     assert int(after["minted"]) == after["supply_before"] * 20_000_000 // (PPB * E)

@@ -46,7 +46,7 @@ def test_the_least_deposit_is_a_default_parameter_and_the_proposer_pays_it(
     tx = propose(chain, deposit=str(LEAST))
     assert len(chain.block(tx).block.txs) == 1
     assert get_balance(chain.state, a.address) == before - LEAST - tx.fee
-    assert get_proposal(chain.state, 1)["deposits"] == {a.address: LEAST}
+    assert get_proposal(chain.state, 1).deposits == {a.address: LEAST}
 
 
 @pytest.mark.parametrize(
@@ -60,7 +60,7 @@ def test_text_fields_are_bounded_in_bytes(chain: ReplicatedChain, field: str, ca
     assert err.code == "text_too_long" and f"{cap + 1} bytes" in err.message
     at_cap = "é" * (cap // 2)
     assert len(chain.block(propose(chain, deposit=str(LEAST), **{field: at_cap})).block.txs) == 1
-    assert get_proposal(chain.state, 1)[field] == at_cap
+    assert getattr(get_proposal(chain.state, 1), field) == at_cap
 
 
 def test_the_probes_ten_kilobyte_free_proposal_is_refused(chain: ReplicatedChain) -> None:

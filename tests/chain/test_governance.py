@@ -12,6 +12,7 @@ from nnet.chain.block import process_block
 from nnet.chain.governance import compute_voting_weight, get_proposal
 from nnet.chain.params import get_param
 from nnet.chain.state import State
+from nnet.chain.types import Height, NodeRecord, Units
 from nnet.encoding import UNIT
 from nnet.errors import InvalidTx
 from tests.chain.helpers import Account, ReplicatedChain, make_devnet, supply_accounted
@@ -77,9 +78,9 @@ def test_two_yes_one_veto_passes_and_changes_the_param_once_at_the_stated_height
         propose(a, kind="param", key="unbonding_epochs", value="5", deposit=str(MIN_DEPOSIT))
     )
     p = get_proposal(chain.state, 1)
-    assert p["status"] == "voting"
+    assert p.status == "voting"
     chain.block(vote(a, 1, "yes"), vote(b, 1, "yes"), vote(c, 1, "veto"))
-    end = p["voting_end_epoch"]
+    end = p.voting_end_epoch
     effective = (end + 1) * chain.net.params["epoch_blocks"]
     # before the tally the old value holds, on both nodes
     while chain.head.height < effective - 1:
@@ -87,16 +88,16 @@ def test_two_yes_one_veto_passes_and_changes_the_param_once_at_the_stated_height
         assert get_param(chain.replica, "unbonding_epochs") == old
         chain.block()
     p = get_proposal(chain.state, 1)
-    assert p["status"] == "passed", p["tally"]
-    assert p["effective_height"] == effective
-    assert p["enforced"] == {"done": True, "param": "unbonding_epochs", "old": old, "new": 5}
+    assert p.status == "passed", p.tally
+    assert p.effective_height == effective
+    assert p.enforced == {"done": True, "param": "unbonding_epochs", "old": old, "new": 5}
     assert get_param(chain.state, "unbonding_epochs") == 5
     assert get_param(chain.replica, "unbonding_epochs") == 5
     # one veto of three equal stakes is 33.3 %: under the 33.4 % veto line
-    assert p["tally"]["power"]["veto"] == str(100 * UNIT)
-    assert p["deposit_outcome"] == "refunded"
+    assert p.tally is not None and p.tally.power["veto"] == 100 * UNIT
+    assert p.deposit_outcome == "refunded"
     chain.until_epoch_end(end + 3)
-    assert get_proposal(chain.state, 1)["status"] == "passed"  # never tallied twice
+    assert get_proposal(chain.state, 1).status == "passed"  # never tallied twice
     assert supply_accounted(chain.state) == get_supply(chain.state)
 
 
@@ -106,9 +107,9 @@ def test_veto_above_the_line_rejects_and_burns_the_deposit(chain: Chain) -> None
     supply = get_supply(chain.state)
     chain.block(propose(a, kind="text", deposit=str(MIN_DEPOSIT)))
     chain.block(vote(a, 1, "yes"), vote(b, 1, "yes"), vote(d, 1, "veto"))
-    chain.until_epoch_end(get_proposal(chain.state, 1)["voting_end_epoch"])
+    chain.until_epoch_end(get_proposal(chain.state, 1).voting_end_epoch)
     p = get_proposal(chain.state, 1)
-    assert p["status"] == "vetoed" and p["deposit_outcome"] == "burned"
+    assert p.status == "vetoed" and p.deposit_outcome == "burned"
     assert get_supply(chain.state) == supply - MIN_DEPOSIT
     assert int(chain.state.get("burned")) == MIN_DEPOSIT
     assert supply_accounted(chain.state) == get_supply(chain.state)
@@ -119,9 +120,9 @@ def test_no_quorum_rejects(chain: Chain) -> None:
     chain.block(d.tx("stake", {"amount": str(900 * UNIT)}))
     chain.block(propose(a, kind="text", deposit=str(MIN_DEPOSIT)))
     chain.block(vote(a, 1, "yes"))  # 100 of 1,310 bonded: under 33.4 %
-    chain.until_epoch_end(get_proposal(chain.state, 1)["voting_end_epoch"])
+    chain.until_epoch_end(get_proposal(chain.state, 1).voting_end_epoch)
     p = get_proposal(chain.state, 1)
-    assert p["status"] == "rejected" and p["tally"]["reason"] == "quorum not reached"
+    assert p.status == "rejected" and p.tally is not None and p.tally.reason == "quorum not reached"
 
 
 def test_deposit_period_expiry_refunds_once(chain: Chain) -> None:
@@ -129,13 +130,13 @@ def test_deposit_period_expiry_refunds_once(chain: Chain) -> None:
     chain.block(propose(a, kind="text", deposit=str(UNIT)))
     chain.block(b.tx("gov.deposit", {"proposal": 1, "amount": str(2 * UNIT)}))
     bal_a, bal_b = get_balance(chain.state, a.address), get_balance(chain.state, b.address)
-    chain.until_epoch_end(get_proposal(chain.state, 1)["deposit_end_epoch"])
-    assert get_proposal(chain.state, 1)["status"] == "expired"
+    chain.until_epoch_end(get_proposal(chain.state, 1).deposit_end_epoch)
+    assert get_proposal(chain.state, 1).status == "expired"
     assert get_balance(chain.state, a.address) == bal_a + UNIT
     assert get_balance(chain.state, b.address) == bal_b + 2 * UNIT
     code, _ = chain.receipt_error(b, b.tx("gov.deposit", {"proposal": 1, "amount": str(UNIT)}))
     assert code == "proposal_closed"
-    chain.until_epoch_end(get_proposal(chain.state, 1)["deposit_end_epoch"] + 2)
+    chain.until_epoch_end(get_proposal(chain.state, 1).deposit_end_epoch + 2)
     assert get_balance(chain.state, b.address) == bal_b + 2 * UNIT  # refunded exactly once
 
 
@@ -144,8 +145,8 @@ def test_a_vote_can_change_until_the_end(chain: Chain) -> None:
     chain.block(propose(a, kind="text", deposit=str(MIN_DEPOSIT)))
     chain.block(vote(a, 1, "no"), vote(b, 1, "no"), vote(c, 1, "yes"))
     chain.block(vote(a, 1, "yes"))
-    chain.until_epoch_end(get_proposal(chain.state, 1)["voting_end_epoch"])
-    assert get_proposal(chain.state, 1)["status"] == "passed"
+    chain.until_epoch_end(get_proposal(chain.state, 1).voting_end_epoch)
+    assert get_proposal(chain.state, 1).status == "passed"
 
 
 @pytest.mark.parametrize(
@@ -179,7 +180,7 @@ def test_vote_without_stake_and_after_the_period_are_refused(chain: Chain) -> No
     chain.block(propose(a, kind="text", deposit=str(MIN_DEPOSIT)))
     code, msg = chain.receipt_error(d, vote(d, 1, "yes"))
     assert code == "no_stake" and "stake first" in msg
-    chain.until_epoch_end(get_proposal(chain.state, 1)["voting_end_epoch"])
+    chain.until_epoch_end(get_proposal(chain.state, 1).voting_end_epoch)
     code, _ = chain.receipt_error(a, vote(a, 1, "no"))
     assert code == "voting_closed"
     code, _ = chain.receipt_error(a, vote(a, 7, "no"))
@@ -194,23 +195,28 @@ def test_treasury_spend_pays_from_the_treasury(chain: Chain) -> None:
         propose(a, kind="spend", to=d.address, amount=str(5 * UNIT), deposit=str(MIN_DEPOSIT))
     )
     chain.block(vote(a, 1, "yes"), vote(b, 1, "yes"), vote(c, 1, "abstain"))
-    chain.until_epoch_end(get_proposal(chain.state, 1)["voting_end_epoch"])
-    assert get_proposal(chain.state, 1)["enforced"]["done"] is True
+    chain.until_epoch_end(get_proposal(chain.state, 1).voting_end_epoch)
+    assert (get_proposal(chain.state, 1).enforced or {})["done"] is True
     assert get_pool(chain.state, "treasury") == treasury - 5 * UNIT
     assert get_balance(chain.state, d.address) == bal + 5 * UNIT
 
 
 def test_reputation_adds_weight_but_not_turnout() -> None:
+    def node(reputation: int) -> dict[str, Any]:
+        return NodeRecord(
+            "gpu", "env", Units(0), Units(0), reputation, 0, 0, 0, 0, None, Height(1)
+        ).to_state()
+
     state = State(
         {
             "stake/0xA": {"bonded": 100, "unbonding": []},
-            "node/0xA": {"reputation": 10_000},
+            "node/0xA": node(10_000),
             "total_bonded": 100,
         }
     )
     bonded, weight = compute_voting_weight(state, "0xA")
     assert bonded == 100 and weight == 120  # +20 % at full reputation by default
-    state.put("node/0xA", {"reputation": 5_000})
+    state.put("node/0xA", node(5_000))
     assert compute_voting_weight(state, "0xA") == (100, 110)
 
 
@@ -221,11 +227,11 @@ def test_a_sequencer_change_hands_block_production_on_at_the_epoch_boundary(chai
     a, b, c, new = chain.net.users
     chain.block(propose(a, kind="sequencer", address=new.address, deposit=str(MIN_DEPOSIT)))
     chain.block(vote(a, 1, "yes"), vote(b, 1, "yes"), vote(c, 1, "yes"))
-    chain.until_epoch_end(get_proposal(chain.state, 1)["voting_end_epoch"])
+    chain.until_epoch_end(get_proposal(chain.state, 1).voting_end_epoch)
     p = get_proposal(chain.state, 1)
-    assert p["status"] == "passed" and p["enforced"] == {"done": True, "sequencer": new.address}
+    assert p.status == "passed" and p.enforced == {"done": True, "sequencer": new.address}
     assert chain.state.get("chain/sequencer") == new.address
-    assert chain.head.height + 1 == p["effective_height"]
+    assert chain.head.height + 1 == p.effective_height
 
     # the old sequencer's next block is refused by every node; the new sequencer's is accepted
     old = chain.net.sequencer

@@ -24,6 +24,7 @@ from nnet.chain.market import (
     make_contribution,
 )
 from nnet.chain.params import get_param
+from nnet.cid import compute_cid
 from nnet.crypto import keccak256
 from nnet.encoding import UNIT
 from nnet.errors import InvalidTx, MalformedInput
@@ -31,7 +32,6 @@ from nnet.proof.challenge import compute_challenge
 from nnet.proof.commitment import make_attestation
 from nnet.proof.document import sign_document
 from nnet.proof.merkle import compute_merkle_root
-from nnet.store.cid import compute_cid
 from nnet.tx import build_tx
 from tests.chain.helpers import (
     CHAIN,
@@ -253,7 +253,9 @@ def test_honest_flow_pays_node_verifiers_and_treasury_exactly(chain: Chain) -> N
     assert included.block.header.height + 1 == chain.head.height
     # ... and the challenge is fixed once every one of them has added its own VRF randomness
     contribute(chain)
-    challenge = get_challenge(chain.state, 1)
+    fixed = get_challenge(chain.state, 1)
+    assert fixed is not None
+    challenge = fixed.to_state()
     assert challenge is not None
     given = chain.job()["contributions"]
     parts = [bytes.fromhex(given[v][2:]) for v in chain.job()["drawn"]]

@@ -14,7 +14,7 @@ Each test asserts the specific refusal code or settlement reason, so it fails if
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -32,6 +32,8 @@ from nnet.chain.market import (
 from nnet.chain.market_proof import select_verifier_pool
 from nnet.chain.params import PARAMS as PARAM_TABLE
 from nnet.chain.params import check_param, get_param
+from nnet.chain.types import Job
+from nnet.cid import compute_cid
 from nnet.crypto import keccak256
 from nnet.econ.soundness import (
     compute_detection,
@@ -46,7 +48,6 @@ from nnet.proof.document import sign_document
 from nnet.proof.envclass import is_canonical_env_class
 from nnet.proof.merkle import compute_merkle_root
 from nnet.proof.spec import MAX_CHECKPOINTS
-from nnet.store.cid import compute_cid
 from nnet.tx import MAX_TX_BYTES, build_tx
 from tests.chain.helpers import CHAIN, FUNDED, Account, Devnet, account, make_devnet
 from tests.chain.test_market import (
@@ -348,17 +349,17 @@ def test_draws_follow_the_weights_and_never_pick_prover_submitter_or_other_class
     assert seen == honest
 
     # the draw itself, over many seeds: frequencies follow the weights
-    job, proof = chain.job(1), proofs[0]
+    job, proof = Job.from_state(chain.job(1)), proofs[0]
     unit = COLLATERAL * (1 + 5_000)  # every node at the starting reputation
     exact, why = select_verifier_pool(chain.state, job, proof)
     assert why == f"class {ENV}"
     assert dict(exact) == {v1.address: unit, v2.address: 2 * unit, v3.address: 4 * unit}
-    tolerance = {**job, "mode": "tolerance"}
+    tolerance = replace(job, mode="tolerance")
     pool, _ = select_verifier_pool(chain.state, tolerance, proof)
     assert dict(pool) == {**dict(exact), k.x.address: 3 * unit}
     trials = 3_000
     for spec, weights in ((job, dict(exact)), (tolerance, dict(pool))):
-        one = {**spec, "verifiers": 1}
+        one = replace(spec, verifiers=1)
         counts = dict.fromkeys(weights, 0)
         for i in range(trials):
             (picked,) = draw_verifiers(chain.state, one, proof, keccak256(b"seed %d" % i))
@@ -367,7 +368,7 @@ def test_draws_follow_the_weights_and_never_pick_prover_submitter_or_other_class
         for address, weight in weights.items():
             assert abs(counts[address] / trials - weight / total) < 0.03, (counts, weights)
     # fewer eligible nodes than asked: all of them, each once
-    everyone = draw_verifiers(chain.state, {**tolerance, "verifiers": 5}, proof, b"\x07" * 32)
+    everyone = draw_verifiers(chain.state, replace(tolerance, verifiers=5), proof, b"\x07" * 32)
     assert sorted(everyone) == sorted([*honest, k.x.address])
 
 

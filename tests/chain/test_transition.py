@@ -49,7 +49,7 @@ def test_transfer_moves_amount_collects_fee_for_rewards_and_bumps_nonce(net) -> 
     # fees fund the epoch's rewards (chain/economics.py); fee_proposer_ppm is 0 by default
     assert get_balance(state, net.sequencer.address) == seq_before
     assert state.get("epoch_fees") == tx.fee
-    assert get_account(state, alice.address)["nonce"] == 1
+    assert get_account(state, alice.address).nonce == 1
     assert [e["type"] for e in events] == ["transfer", "fee"]
     assert supply_accounted(state) == net.genesis.supply
 
@@ -131,14 +131,14 @@ def test_stake_and_unstake(net) -> None:  # type: ignore[no-untyped-def]
     alice = net.users[0]
     bonded0 = get_total_bonded(state)
     apply(state, alice.tx("stake", {"amount": "500"}), net)
-    assert get_stake(state, alice.address)["bonded"] == 500
+    assert get_stake(state, alice.address).bonded == 500
     assert get_total_bonded(state) == bonded0 + 500
     refused(state, alice.tx("unstake", {"amount": "501"}, nonce=1), net, "insufficient_stake")
     events = apply(state, alice.tx("unstake", {"amount": "200"}), net, height=5)
     # epoch of height 5 is 1; locked for unbonding_epochs (1) full epochs after it
     assert events[0]["release_epoch"] == 3
     stake = get_stake(state, alice.address)
-    assert stake == {"bonded": 300, "unbonding": [[200, 3]]}
+    assert stake.to_state() == {"bonded": 300, "unbonding": [[200, 3]]}
     assert state.get("unbond_due/3") == [alice.address]
     assert get_total_bonded(state) == bonded0 + 300
     assert supply_accounted(state) == net.genesis.supply

@@ -1,7 +1,9 @@
 """A devnet for end-to-end marketplace tests: a real `nnet daemon` subprocess (127.0.0.1, port 0,
 SQLite under a throwaway NNET_HOME), real keystores, and `nnet` commands run either in this
 process (`Devnet.cli`, the CLI's own `main`, so torch is imported once) or as real processes
-(`Devnet.proc`, through nnet.tour).
+(`Devnet.proc`, through nnet.services.tour). The chain itself is set up by
+`nnet.services.devnet.init_devnet`, as `nnet devnet init` does (tests/node/test_devnet_cmd.py
+tests that command).
 
 Reads go through the Python client (`Devnet.job`, `.node`, `.balance`); every write a test makes
 goes through the CLI: `nnet job submit|claim|fetch`, `nnet train`, `nnet prove`, `nnet verify`,
@@ -18,11 +20,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from nnet.client import NodeClient
+from nnet.commands.vote import parse_param_value
+from nnet.encoding import UNIT
 from nnet.keys import KeyStore
-from nnet.tour import Tour
+from nnet.services.devnet import DevnetOptions, init_devnet
+from nnet.services.tour import Tour
 from tests.conftest import Result as CliResult
 from tests.conftest import invoke_main
 
@@ -117,16 +122,16 @@ class Devnet:
         return self.client
 
     def job(self, job_id: int) -> dict[str, Any]:
-        return self.http.get(f"/jobs/{job_id}")
+        return self.http.job(job_id)
 
     def node(self, name: str) -> dict[str, Any]:
-        return self.http.get(f"/nodes/{self.addr[name]}")
+        return self.http.node(self.addr[name])
 
     def balance(self, name: str) -> int:
         return int(self.http.account(self.addr[name])["balance"])
 
     def supply(self) -> dict[str, Any]:
-        return self.http.get("/supply")
+        return self.http.supply()
 
     def name_of(self, address: str) -> str:
         return next(n for n, a in self.addr.items() if a.lower() == address.lower())
@@ -136,7 +141,7 @@ class Devnet:
 
     def wait_for(self, what: str, check: Callable[[], T | None], timeout_s: float = 120.0) -> T:
         """Poll `check()` until it returns something truthy; that value."""
-        return cast(T, self.tour.wait_for(what, check, timeout_s=timeout_s, every_s=0.1))
+        return self.tour.wait_for(what, check, timeout_s=timeout_s, every_s=0.1)
 
     def wait_status(self, job_id: int, *statuses: str, timeout_s: float = 120.0) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
@@ -199,17 +204,20 @@ def start_devnet(
     params: Sequence[str],
     narrate: Any,
 ) -> Devnet:
-    """Keys for `names` (funded at genesis), `nnet devnet init` and a daemon subprocess."""
+    """Keys for `names` (funded at genesis), a devnet (init_devnet) and a daemon subprocess.
+    `params` are NAME=VALUE as `nnet devnet init --param` takes them."""
     tour = Tour(home, password=PASSWORD, narrate=narrate, timeout_s=300.0)
     dn = Devnet(home, tour)
     for name in names:
         dn.addr[name] = dn.cli("key", "new", name, "--light-kdf", "--json").one()["address"]
     tour.addresses = dict(dn.addr)
-    funds = [f"--fund={a}={fund_nnet}" for a in dn.addr.values()]
-    dn.cli(
-        "devnet", "init", "--epoch-blocks", str(epoch_blocks), *funds,
-        *(f"--param={p}" for p in params),
-    )  # fmt: skip
+    values = dict(p.split("=", 1) for p in params)
+    options = DevnetOptions(
+        epoch_blocks=epoch_blocks,
+        fund={a: fund_nnet * UNIT for a in dn.addr.values()},
+        params={k: parse_param_value(k, v) for k, v in values.items()},
+    )
+    init_devnet(home, options)
     url = tour.start_daemon(block_time=block_time)
     dn.client = NodeClient(url, timeout=30.0)
     return dn

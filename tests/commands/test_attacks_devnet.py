@@ -32,12 +32,12 @@ import pytest
 import tomli_w
 import torch
 
+from nnet.cid import compute_cid
 from nnet.errors import NotFound
 from nnet.proof.commitment import PROOF_VERSION, make_attestation
 from nnet.proof.document import sign_document
 from nnet.proof.envclass import measure_environment
 from nnet.proof.rundir import RunDir
-from nnet.store.cid import compute_cid
 from tests.commands.devnet_harness import Devnet, start_devnet, stop_devnet
 from tests.proof.conftest import TINY, make_tiny_data
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from nnet.cid import compute_cid
 from nnet.encoding import UNIT
 from nnet.proof.envclass import measure_environment
 from nnet.proof.spec import load_spec, parse_spec
-from nnet.store.cid import compute_cid
 from nnet.tx import parse_tx
 from tests.conftest import RunCli
 

@@ -379,16 +379,15 @@ def test_make_adds_the_cpu_torch_index_unless_pip_has_its_own(
 
 
 # ---- the quickstart's narration keeps failure reasons whole -------------------------------------
-def test_quickstart_narrates_reasons_whole() -> None:
-    from nnet.commands.quickstart import narrate_reasons
+def test_quickstart_narrates_reasons_whole(tmp_path: Path) -> None:
+    import io
 
-    said: list[str] = []
+    from nnet.services.quickstart import narrate_reasons
+    from nnet.services.tour import Tour
 
-    class Tour:
-        def say(self, text: str) -> None:
-            said.append(text)
-
+    out = io.StringIO()
     long = "segment 7: replayed weights differ from checkpoint 8 " + "x" * 300
-    narrate_reasons(Tour(), [long, "b", "c", "d", "e"])
+    narrate_reasons(Tour(tmp_path, narrate=out), [long, "b", "c", "d", "e"])
+    said = out.getvalue().splitlines()
     assert said[0] == f"  reason: {long}"
     assert len(said) == 4 and "2 more" in said[3]

@@ -125,6 +125,7 @@ def test_claim_in_a_cron_loop_pays_each_reward_once(  # type: ignore[no-untyped-
     assert sum(claims) + int(final["pending_rewards"]) <= fees * 500 // 1_000_500 + 2
 
 
+@pytest.mark.slow
 def test_governance_lowers_inflation_and_econ_params_shows_it(  # type: ignore[no-untyped-def]
     run_cli, start_net, tmp_path: Path, password: str
 ) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 from hypothesis import strategies as st
 
+from nnet.econ.epoch import EpochInputs
 from nnet.econ.fixedpoint import PPB, fraction_to_ppb
-from nnet.econ.params import PARAM_SPECS, EconParams
+from nnet.econ.params import PARAM_SPECS, EconParams, ParamSpec
 from nnet.econ.pools import POOL_NAMES
 from nnet.econ.rewards import RewardAccumulator
 from nnet.encoding import UNIT
@@ -15,10 +17,10 @@ from nnet.encoding import UNIT
 GENESIS = 10**9 * UNIT
 
 
-def _value(spec) -> st.SearchStrategy:  # type: ignore[no-untyped-def]
+def _value(spec: ParamSpec) -> st.SearchStrategy[Any]:
     if spec.kind == "rate":
         return st.fractions(min_value=spec.min, max_value=spec.max, max_denominator=1000)
-    return st.integers(min_value=spec.min, max_value=spec.max)
+    return st.integers(min_value=int(spec.min), max_value=int(spec.max))  # whole-number kinds
 
 
 @st.composite
@@ -35,8 +37,8 @@ def any_params(draw: st.DrawFn) -> EconParams:
 
 
 @st.composite
-def any_inputs_kwargs(draw: st.DrawFn, max_supply: int = 10**36) -> dict[str, object]:
-    """Keyword arguments of EpochInputs: any state a chain could be in, extremes included."""
+def any_epoch_inputs(draw: st.DrawFn, max_supply: int = 10**36) -> EpochInputs:
+    """EpochInputs for any state a chain could be in, extremes included."""
     supply = draw(st.one_of(st.integers(0, max_supply), st.just(GENESIS), st.just(0)))
     staked = draw(st.integers(0, supply))
     # pools + fees <= supply: cut the supply at sorted points
@@ -50,20 +52,18 @@ def any_inputs_kwargs(draw: st.DrawFn, max_supply: int = 10**36) -> dict[str, ob
         )
     )
     active = len(nodes) + draw(st.integers(0, 10**6))
-    return {
-        "epoch": draw(st.integers(0, 10**9)),
-        "demand": draw(st.one_of(st.just(0), st.integers(0, 10**36))),
-        "compute_by_node": nodes,
-        "active_nodes": active,
-        "total_staked": staked,
-        "total_supply": supply,
-        "pools": pools,
-        "fees_collected": fees,
-        "inflation_ppb": draw(st.integers(0, PPB)),
-        "accumulator": RewardAccumulator(
-            draw(st.integers(0, 10**40)), draw(st.integers(0, 10**20))
-        ),
-    }
+    return EpochInputs(
+        epoch=draw(st.integers(0, 10**9)),
+        demand=draw(st.one_of(st.just(0), st.integers(0, 10**36))),
+        compute_by_node=nodes,
+        active_nodes=active,
+        total_staked=staked,
+        total_supply=supply,
+        pools=pools,
+        fees_collected=fees,
+        inflation_ppb=draw(st.integers(0, PPB)),
+        accumulator=RewardAccumulator(draw(st.integers(0, 10**40)), draw(st.integers(0, 10**20))),
+    )
 
 
 def default_inflation(params: EconParams) -> int:

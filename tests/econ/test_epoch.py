@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,10 +17,10 @@ from nnet.econ.rewards import ACC_SCALE, RewardAccumulator
 from nnet.encoding import UNIT
 from nnet.errors import MalformedInput
 
-from .strategies import GENESIS, any_inputs_kwargs, any_params, default_inflation
+from .strategies import GENESIS, any_epoch_inputs, any_params, default_inflation
 
 
-def reference_inputs(params: EconParams, **changes: object) -> EpochInputs:
+def reference_inputs(params: EconParams, **changes: Any) -> EpochInputs:
     """A chain at its reference point: demand at target, 100 reference nodes, 67 % staked."""
     pools = compute_genesis_pools(GENESIS)
     pools["public"] = 0
@@ -35,7 +36,7 @@ def reference_inputs(params: EconParams, **changes: object) -> EpochInputs:
         inflation_ppb=default_inflation(params),
         accumulator=RewardAccumulator(),
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def check_invariants(params: EconParams, inp: EpochInputs) -> None:
@@ -74,16 +75,17 @@ def check_invariants(params: EconParams, inp: EpochInputs) -> None:
     assert 0 <= out.inflation_ppb <= 10**9
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
-@given(any_params(), any_inputs_kwargs())
-def test_invariants_over_any_params_and_inputs(params: EconParams, kwargs: dict) -> None:
-    check_invariants(params, EpochInputs(**kwargs))  # type: ignore[arg-type]
+@given(any_params(), any_epoch_inputs())
+def test_invariants_over_any_params_and_inputs(params: EconParams, inp: EpochInputs) -> None:
+    check_invariants(params, inp)
 
 
 @settings(max_examples=150, deadline=None)
-@given(any_inputs_kwargs(max_supply=2 * 1_500_000_000 * UNIT))
-def test_invariants_with_default_params_near_the_supply_cap(kwargs: dict) -> None:
-    check_invariants(EconParams(), EpochInputs(**kwargs))  # type: ignore[arg-type]
+@given(any_epoch_inputs(max_supply=2 * 1_500_000_000 * UNIT))
+def test_invariants_with_default_params_near_the_supply_cap(inp: EpochInputs) -> None:
+    check_invariants(EconParams(), inp)
 
 
 def test_reference_point_pays_the_reference_rewards() -> None:
@@ -173,7 +175,7 @@ def test_gpu_reward_split_follows_verified_work() -> None:
         ({"demand": 1.5}, "demand"),
     ],
 )
-def test_bad_inputs_are_refused(changes: dict, message: str) -> None:
+def test_bad_inputs_are_refused(changes: dict[str, Any], message: str) -> None:
     params = EconParams()
     with pytest.raises(MalformedInput, match=message):
         process_epoch_economics(params, reference_inputs(params, **changes))

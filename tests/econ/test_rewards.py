@@ -85,7 +85,9 @@ def test_bad_state_is_refused() -> None:
         max_size=25,
     ),
 )
-def test_claims_match_accruals_exactly(stakes: list[int], epochs: list) -> None:  # type: ignore[type-arg]
+def test_claims_match_accruals_exactly(
+    stakes: list[int], epochs: list[tuple[int, int, int, int]]
+) -> None:
     """Escrow = rewards accrued - claims paid; it always covers every pending claim, and what it
     keeps beyond them is floor dust: under one base unit per settlement, plus the carry."""
     acc = RewardAccumulator()

@@ -1,4 +1,4 @@
-"""A real daemon (uvicorn on 127.0.0.1, port 0) on a thread, over a devnet made by the CLI."""
+"""A real daemon (uvicorn on 127.0.0.1, port 0) on a thread, over a devnet made by init_devnet."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from nnet.encoding import UNIT
+from nnet.node.core import Node
 from nnet.node.server import Daemon, DaemonOptions
+from nnet.services.devnet import DevnetOptions, init_devnet
 from tests.chain.helpers import Account, account
 
 N_USERS = 3
@@ -27,15 +31,17 @@ class RunningNode:
     home: Path
 
     @property
-    def node(self):  # type: ignore[no-untyped-def]
+    def node(self) -> Node:
         return self.daemon.node
 
-    def wait_committed(self, tx_hash: str, timeout_s: float = 10.0) -> dict:  # type: ignore[type-arg]
+    def wait_committed(self, tx_hash: str, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The transaction's receipt (GET /txs/HASH) once it is committed."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             r = self.http.get(f"/txs/{tx_hash}")
             if r.status_code == 200 and r.json()["status"] == "committed":
-                return r.json()  # type: ignore[no-any-return]
+                receipt: dict[str, Any] = r.json()
+                return receipt
             time.sleep(0.02)
         raise AssertionError(f"{tx_hash} not committed within {timeout_s} s")
 
@@ -52,19 +58,18 @@ def start_daemon(opts: DaemonOptions) -> tuple[Daemon, threading.Thread]:
     return daemon, thread
 
 
-def devnet_init(run_cli, home: Path, users: list[Account], *extra: str) -> None:  # type: ignore[no-untyped-def]
-    args = ["devnet", "init", "--json", "--epoch-blocks", "10", *extra]
-    for u in users:
-        args += ["--fund", f"{u.address}={FUND_NNET}"]
-    result = run_cli(*args, env={"NNET_HOME": str(home)})
-    assert result.exit_code == 0, result.stderr
+def devnet_init(home: Path, users: list[Account]) -> None:
+    """A devnet in `home` (10-block epochs) funding each user with FUND_NNET, made by the same
+    service as `nnet devnet init` (tests/node/test_devnet_cmd.py tests the command itself)."""
+    fund = {u.address: FUND_NNET * UNIT for u in users}
+    init_devnet(home, DevnetOptions(epoch_blocks=10, fund=fund))
 
 
 @pytest.fixture
-def running(run_cli, tmp_path: Path) -> Iterator[RunningNode]:  # type: ignore[no-untyped-def]
+def running(tmp_path: Path) -> Iterator[RunningNode]:
     home = tmp_path / "seq"
     users = [account(f"node-user-{i}") for i in range(N_USERS)]
-    devnet_init(run_cli, home, users)
+    devnet_init(home, users)
     daemon, thread = start_daemon(DaemonOptions(home=home, port=0, block_time_s=0.05))
     http = httpx.Client(base_url=daemon.url, timeout=10)
     try:

@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 import re
 import socket
+from typing import Any
 
+import httpx
 import pytest
 
 from nnet.client import NodeClient
 from nnet.encoding import UNIT
 from nnet.errors import InvalidTx, MalformedInput, NotFound
+from nnet.tx import Tx
 from tests.chain.helpers import account
 from tests.node.conftest import FUND_NNET, RunningNode
 
 
-def ndjson(*txs) -> bytes:  # type: ignore[no-untyped-def]
+def ndjson(*txs: Tx) -> bytes:
     return ("\n".join(json.dumps(t.to_dict()) for t in txs) + "\n").encode()
 
 
-def post_ndjson(running: RunningNode, *txs):  # type: ignore[no-untyped-def]
+def post_ndjson(running: RunningNode, *txs: Tx) -> httpx.Response:
     return running.http.post(
         "/txs", content=ndjson(*txs), headers={"content-type": "application/x-ndjson"}
     )
@@ -117,7 +120,7 @@ def test_ndjson_batch_with_pending_nonces_and_balance(running: RunningNode) -> N
     client.close()
 
 
-def _snapshot(running: RunningNode) -> dict:  # type: ignore[type-arg]
+def _snapshot(running: RunningNode) -> dict[str, Any]:
     return {u.address: running.http.get(f"/accounts/{u.address}").json() for u in running.users}
 
 

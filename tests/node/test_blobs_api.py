@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from nnet.cid import compute_cid
 from nnet.node.permit import PERMIT_HEADER, sign_permit
-from nnet.store.cid import compute_cid
 from tests.node.conftest import RunningNode
 
 HELLO_CID = "bafkreide5semuafsnds3ugrvm6fbwuyw2ijpj43gwjdxemstjkfozi37hq"
@@ -69,7 +69,7 @@ def test_job_fetch_into_a_relative_folder_gives_a_trainable_spec(
     import tomllib
 
     from nnet.client import NodeClient
-    from nnet.market_io import fetch_job
+    from nnet.services.market import fetch_job
 
     data = b"dataset bytes"
     data_cid = compute_cid(data)

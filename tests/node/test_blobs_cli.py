@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from nnet.cid import compute_cid
 from nnet.node.server import DaemonOptions
-from nnet.store.cid import compute_cid
 from tests.conftest import RunCli
 from tests.node.conftest import start_daemon
 

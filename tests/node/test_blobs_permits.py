@@ -16,14 +16,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from nnet.cid import compute_cid
 from nnet.client import NodeClient
 from nnet.encoding import UNIT
 from nnet.errors import PermitRefused, PermitRequired, StorageFull
 from nnet.node.permit import MAX_LIFETIME_MS, PERMIT_HEADER, BlobPermit, sign_permit
 from nnet.node.server import DaemonOptions
-from nnet.store.cid import compute_cid
 from tests.chain.helpers import Account, account
-from tests.conftest import RunCli
 from tests.node.conftest import RunningNode, devnet_init, start_daemon
 
 GIB = 1 << 30
@@ -66,10 +65,10 @@ def refusal(r: httpx.Response) -> tuple[int, str]:
 
 
 @contextmanager
-def daemon(run_cli: RunCli, home: Path, **opts: Any) -> Iterator[tuple[str, httpx.Client]]:
+def daemon(home: Path, **opts: Any) -> Iterator[tuple[str, httpx.Client]]:
     """A devnet daemon with DaemonOptions `opts`; the users of `account("node-user-i")` funded."""
     if not (home / "genesis.json").exists():
-        devnet_init(run_cli, home, [account(f"node-user-{i}") for i in range(2)])
+        devnet_init(home, [account(f"node-user-{i}") for i in range(2)])
     d, thread = start_daemon(DaemonOptions(home=home, port=0, block_time_s=0.05, **opts))
     try:
         with httpx.Client(base_url=d.url, timeout=10) as http:
@@ -177,27 +176,25 @@ def test_a_2_gib_blob_is_refused_without_reading_it(running: RunningNode) -> Non
     assert_nothing_kept(running.home)
 
 
-def test_under_a_larger_blob_limit_an_anonymous_2_gib_blob_is_401_unread(
-    run_cli: RunCli, tmp_path: Path
-) -> None:
-    with daemon(run_cli, tmp_path / "home", max_blob_bytes=4 * GIB) as (url, _):
+def test_under_a_larger_blob_limit_an_anonymous_2_gib_blob_is_401_unread(tmp_path: Path) -> None:
+    with daemon(tmp_path / "home", max_blob_bytes=4 * GIB) as (url, _):
         status, err = raw_put(url, {"Content-Length": str(2 * GIB)}, b"x" * 1000)
     assert (status, err["code"]) == (401, "permit_required")
     assert_nothing_kept(tmp_path / "home")
 
 
-def test_min_permit_balance_is_the_daemons_option(run_cli: RunCli, tmp_path: Path) -> None:
+def test_min_permit_balance_is_the_daemons_option(tmp_path: Path) -> None:
     rich = account("node-user-0")  # funded with 1000 NNET
-    with daemon(run_cli, tmp_path / "home", min_permit_balance=1001 * UNIT) as (_, http):
+    with daemon(tmp_path / "home", min_permit_balance=1001 * UNIT) as (_, http):
         r = put(http, b"data", permit(rich, b"data"))
     assert refusal(r) == (403, "unfunded") and "1001" in r.json()["error"]
 
 
 # ---- limits -------------------------------------------------------------------------------------
-def test_per_blob_limit(run_cli: RunCli, tmp_path: Path) -> None:
+def test_per_blob_limit(tmp_path: Path) -> None:
     user = account("node-user-0")
     at_limit, over = b"a" * 1000, b"b" * 1001
-    with daemon(run_cli, tmp_path / "home", max_blob_bytes=1000) as (_, http):
+    with daemon(tmp_path / "home", max_blob_bytes=1000) as (_, http):
         assert put(http, at_limit, permit(user, at_limit)).status_code == 201
         assert refusal(put(http, over, permit(user, over))) == (413, "too_large")
         # a permit that understates the size does not get past the limit either
@@ -205,26 +202,26 @@ def test_per_blob_limit(run_cli: RunCli, tmp_path: Path) -> None:
     assert not list((tmp_path / "home" / "blobs").glob(".incoming-*"))
 
 
-def test_quota_is_507_and_counted_again_after_a_restart(run_cli: RunCli, tmp_path: Path) -> None:
+def test_quota_is_507_and_counted_again_after_a_restart(tmp_path: Path) -> None:
     user, home = account("node-user-0"), tmp_path / "home"
     first, second = b"1" * 60, b"2" * 60
-    with daemon(run_cli, home, blob_quota_bytes=100) as (url, http):
+    with daemon(home, blob_quota_bytes=100) as (url, http):
         assert put(http, first, permit(user, first)).status_code == 201
         assert refusal(put(http, second, permit(user, second))) == (507, "quota")
         assert put(http, first, permit(user, first)).status_code == 201  # held already: free
         with NodeClient(url) as client, pytest.raises(StorageFull) as caught:
             client.put_blob(second, signer=user.secret)
         assert caught.value.code == "quota"
-    with daemon(run_cli, home, blob_quota_bytes=100) as (_, http):
+    with daemon(home, blob_quota_bytes=100) as (_, http):
         assert refusal(put(http, second, permit(user, second))) == (507, "quota")
         assert [b["cid"] for b in http.get("/blobs").json()["blobs"]] == [compute_cid(first)]
     assert not list((home / "blobs").glob(".incoming-*"))
 
 
-def test_a_nearly_full_disk_is_507(run_cli: RunCli, tmp_path: Path) -> None:
+def test_a_nearly_full_disk_is_507(tmp_path: Path) -> None:
     user, home = account("node-user-0"), tmp_path / "home"
     # no disk has 4 EiB free: every upload would leave less than the minimum
-    with daemon(run_cli, home, min_free_disk_bytes=1 << 62) as (url, http):
+    with daemon(home, min_free_disk_bytes=1 << 62) as (url, http):
         assert refusal(put(http, b"data", permit(user, b"data"))) == (507, "disk_full")
         with NodeClient(url) as client, pytest.raises(StorageFull) as caught:
             client.put_blob(b"data", signer=user.secret)
@@ -232,13 +229,13 @@ def test_a_nearly_full_disk_is_507(run_cli: RunCli, tmp_path: Path) -> None:
     assert_nothing_kept(home)
 
 
-def test_unfinished_uploads_are_deleted_on_start(run_cli: RunCli, tmp_path: Path) -> None:
+def test_unfinished_uploads_are_deleted_on_start(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    devnet_init(run_cli, home, [account("node-user-0")])
+    devnet_init(home, [account("node-user-0")])
     leftover = home / "blobs" / ".incoming-crashed"
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half an upload")
-    with daemon(run_cli, home):
+    with daemon(home):
         assert not leftover.exists()
 
 

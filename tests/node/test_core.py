@@ -9,14 +9,15 @@ from nnet.chain.block import parse_block
 from nnet.encoding import UNIT
 from nnet.node.core import Node
 from nnet.store.chaindb import ChainDB
-from tests.chain.helpers import FUNDED, make_devnet
+from nnet.tx import Tx
+from tests.chain.helpers import FUNDED, Devnet, make_devnet
 
 
-def body(*txs) -> bytes:  # type: ignore[no-untyped-def]
+def body(*txs: Tx) -> bytes:
     return ("\n".join(json.dumps(t.to_dict()) for t in txs) + "\n").encode()
 
 
-def _node(tmp_path: Path, net, name: str = "chain.db", signer: bool = True) -> Node:  # type: ignore[no-untyped-def]
+def _node(tmp_path: Path, net: Devnet, name: str = "chain.db", signer: bool = True) -> Node:
     return Node(
         ChainDB(tmp_path / name), net.genesis, signer=net.sequencer.secret if signer else None
     )

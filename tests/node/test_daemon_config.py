@@ -13,6 +13,7 @@ import pytest
 from nnet.errors import UsageError
 from nnet.node.daemon_config import KEYS, build_options, parse_size, read_daemon_toml
 from tests.chain.helpers import account
+from tests.conftest import RunCli
 from tests.node.conftest import devnet_init
 from tests.node.test_daemon_process import start
 
@@ -89,7 +90,7 @@ def test_sizes() -> None:
             parse_size(bad, "x")
 
 
-def test_the_daemon_command_refuses_an_unknown_key(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_daemon_command_refuses_an_unknown_key(run_cli: RunCli, tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "daemon.toml").write_text("listen_on = '127.0.0.1:0'\n")
@@ -98,9 +99,9 @@ def test_the_daemon_command_refuses_an_unknown_key(run_cli, tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/environ")
-def test_the_daemon_forgets_nnet_password(run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_daemon_forgets_nnet_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
-    devnet_init(run_cli, home, [account("env-user")])
+    devnet_init(home, [account("env-user")])
     secret = "pw-" + os.urandom(8).hex()
     monkeypatch.setenv("NNET_PASSWORD", secret)
     proc, _ = start(home, "--block-time", "0.1")

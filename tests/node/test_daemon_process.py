@@ -17,9 +17,11 @@ import pytest
 
 from nnet.chain.block import compute_genesis_block, parse_block, process_block
 from nnet.chain.genesis import parse_genesis
+from nnet.node.storage import load_state
 from nnet.store.chaindb import ChainDB
 from nnet.tx import parse_tx
 from tests.chain.helpers import account
+from tests.conftest import RunCli
 from tests.node.conftest import devnet_init
 
 
@@ -47,9 +49,9 @@ def start(home: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_daemon_lifecycle_clean_stop(run_cli, tmp_path: Path, stop: int) -> None:  # type: ignore[no-untyped-def]
+def test_daemon_lifecycle_clean_stop(tmp_path: Path, stop: int) -> None:
     home = tmp_path / "home"
-    devnet_init(run_cli, home, [account("life-user")])
+    devnet_init(home, [account("life-user")])
     proc, url = start(home, "--block-time", "0.1")
     assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
     assert httpx.get(f"{url}/status").json()["sync"] == "sequencer"
@@ -64,9 +66,9 @@ def test_daemon_lifecycle_clean_stop(run_cli, tmp_path: Path, stop: int) -> None
     raw.close()
 
 
-def test_a_second_daemon_on_the_same_home_is_refused(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_daemon_on_the_same_home_is_refused(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    devnet_init(run_cli, home, [account("twice-user")])
+    devnet_init(home, [account("twice-user")])
     proc, url = start(home, "--block-time", "0.1")
     try:
         env = {**os.environ, "NNET_HOME": str(home)}
@@ -85,17 +87,18 @@ def test_a_second_daemon_on_the_same_home_is_refused(run_cli, tmp_path: Path) ->
         proc.wait(timeout=20)
 
 
-def test_daemon_refuses_a_home_without_genesis(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_daemon_refuses_a_home_without_genesis(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("daemon", "--listen", "127.0.0.1:0", env={"NNET_HOME": str(tmp_path / "x")})
     assert result.exit_code == 2 and "nnet devnet init" in result.stderr
     result = run_cli("daemon", "--listen", "nonsense")
     assert result.exit_code == 2 and "HOST:PORT" in result.stderr
 
 
-def test_kill_9_under_load_loses_no_committed_tx(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_kill_9_under_load_loses_no_committed_tx(tmp_path: Path) -> None:
     home = tmp_path / "home"
     users = [account(f"crash-user-{i}") for i in range(4)]
-    devnet_init(run_cli, home, users)
+    devnet_init(home, users)
     per_user = 2000  # far more than the ~600 seen before the kill, so the load is cut off
     batches = []
     for k in range(0, per_user, 25):  # pre-signed: the load is only HTTP
@@ -157,7 +160,7 @@ def test_kill_9_under_load_loses_no_committed_tx(run_cli, tmp_path: Path) -> Non
             process_block(state, head, block, sequencer=genesis.sequencer)
             state.commit()
             head = block.header
-    assert head.height == height and state.data == db.load_state()
+    assert head.height == height and state.data == load_state(db)
     db.close()
 
     proc, url = start(home, "--block-time", "0.05")

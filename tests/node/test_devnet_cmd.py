@@ -12,9 +12,10 @@ from nnet.encoding import UNIT
 from nnet.keys import KeyStore
 from nnet.node.server import load_genesis, load_signer
 from tests.chain.helpers import account
+from tests.conftest import RunCli
 
 
-def test_init_writes_genesis_key_and_private_password(run_cli, nnet_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_init_writes_genesis_key_and_private_password(run_cli: RunCli, nnet_home: Path) -> None:
     alice = account("devnet-alice")
     r = run_cli("devnet", "init", "--validators", "2", "--fund", f"{alice.address}=12.5", "--json")
     assert r.exit_code == 0, r.stderr
@@ -40,7 +41,7 @@ def test_init_writes_genesis_key_and_private_password(run_cli, nnet_home: Path) 
     assert signer is not None
 
 
-def test_second_init_needs_force(run_cli, nnet_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_second_init_needs_force(run_cli: RunCli, nnet_home: Path) -> None:
     assert run_cli("devnet", "init", "--json").exit_code == 0
     first = (nnet_home / "genesis.json").read_text()
     again = run_cli("devnet", "init", "--json")
@@ -51,7 +52,7 @@ def test_second_init_needs_force(run_cli, nnet_home: Path) -> None:  # type: ign
     assert json.loads(forced.stdout)["sequencer"] != json.loads(first)["sequencer"]
 
 
-def test_bad_fund_is_a_usage_error_and_writes_nothing(run_cli, nnet_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_fund_is_a_usage_error_and_writes_nothing(run_cli: RunCli, nnet_home: Path) -> None:
     alice = account("devnet-alice")
     for bad in (
         "nonsense",

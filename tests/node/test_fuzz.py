@@ -4,6 +4,7 @@ nothing invalid ever reaches the mempool or the state."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,8 +37,8 @@ FIELDS = [
 ]
 
 
-def _mutate(template: dict, field: str, value, delete: bool) -> dict:  # type: ignore[type-arg, no-untyped-def]
-    d = json.loads(json.dumps(template))
+def _mutate(template: dict[str, Any], field: str, value: object, delete: bool) -> dict[str, Any]:
+    d: dict[str, Any] = json.loads(json.dumps(template))
     target, key = (d["body"], field[5:]) if field.startswith("body.") else (d, field)
     if delete and key in target:
         del target[key]
@@ -47,7 +48,7 @@ def _mutate(template: dict, field: str, value, delete: bool) -> dict:  # type: i
 
 
 @st.composite
-def bodies(draw, template: dict):  # type: ignore[type-arg, no-untyped-def]
+def bodies(draw: st.DrawFn, template: dict[str, Any]) -> bytes:
     kind = draw(st.sampled_from(["bytes", "json", "mutated", "ndjson"]))
     if kind == "bytes":
         return draw(st.binary(max_size=400))

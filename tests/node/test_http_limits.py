@@ -9,9 +9,11 @@ import resource
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,14 +28,17 @@ from nnet.node.server import Daemon, DaemonOptions
 from tests.chain.helpers import account
 from tests.node.conftest import devnet_init, start_daemon
 
+MakeDaemon = Callable[..., Daemon]
+
 
 @pytest.fixture
-def make_daemon(run_cli, tmp_path: Path) -> Iterator:  # type: ignore[no-untyped-def,type-arg]
-    started: list = []  # type: ignore[type-arg]
+def make_daemon(tmp_path: Path) -> Iterator[MakeDaemon]:
+    """make_daemon(**DaemonOptions fields) -> a daemon on its own fresh devnet, stopped after."""
+    started: list[tuple[Daemon, threading.Thread]] = []
 
-    def make(**opts) -> Daemon:  # type: ignore[no-untyped-def]
+    def make(**opts: Any) -> Daemon:
         home = tmp_path / f"home{len(started)}"
-        devnet_init(run_cli, home, [account("limits-user")])
+        devnet_init(home, [account("limits-user")])
         daemon, thread = start_daemon(DaemonOptions(home=home, port=0, block_time_s=0.05, **opts))
         started.append((daemon, thread))
         return daemon
@@ -68,14 +73,16 @@ def _closed_by_server(s: socket.socket, within_s: float = 10.0) -> bool:
         return False
 
 
-def _wait_for(predicate, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(predicate: Callable[[], object], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.02)
 
 
-def test_idle_sockets_over_the_cap_do_not_lock_out_an_honest_client(make_daemon) -> None:  # type: ignore[no-untyped-def]
+def test_idle_sockets_over_the_cap_do_not_lock_out_an_honest_client(
+    make_daemon: MakeDaemon,
+) -> None:
     daemon = make_daemon(max_connections=20, header_timeout_s=60)
     idle = _connect(daemon, 60)  # three times the cap, none sends a byte
     try:
@@ -90,7 +97,7 @@ def test_idle_sockets_over_the_cap_do_not_lock_out_an_honest_client(make_daemon)
             s.close()
 
 
-def test_busy_connections_over_the_cap_are_answered_503_overloaded(make_daemon) -> None:  # type: ignore[no-untyped-def]
+def test_busy_connections_over_the_cap_are_answered_503_overloaded(make_daemon: MakeDaemon) -> None:
     daemon = make_daemon(max_connections=10, header_timeout_s=60)
     busy = _connect(daemon, 10)
     try:
@@ -109,7 +116,9 @@ def test_busy_connections_over_the_cap_are_answered_503_overloaded(make_daemon) 
     assert httpx.get(f"{daemon.url}/status", timeout=10).status_code == 200
 
 
-def test_a_socket_that_sends_no_request_head_is_closed_at_the_deadline(make_daemon) -> None:  # type: ignore[no-untyped-def]
+def test_a_socket_that_sends_no_request_head_is_closed_at_the_deadline(
+    make_daemon: MakeDaemon,
+) -> None:
     daemon = make_daemon(header_timeout_s=0.3)
     silent, trickle, served = _connect(daemon, 3)
     try:
@@ -144,13 +153,13 @@ main(sys.argv[1:])
 
 
 @pytest.mark.slow
-def test_honest_client_is_served_under_fd_exhaustion(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_honest_client_is_served_under_fd_exhaustion(tmp_path: Path) -> None:
     """The issue's probe: 500 idle sockets against a daemon whose file limit is 256."""
     ours = raise_nofile_limit()
     if ours < 800:
         pytest.skip(f"this test process may open only {ours} files")
     home = tmp_path / "home"
-    devnet_init(run_cli, home, [account("fd-user")])
+    devnet_init(home, [account("fd-user")])
     env = {**os.environ, "NNET_HOME": str(home)}
     proc = subprocess.Popen(
         [sys.executable, "-c", _CHILD, "daemon", "--listen", "127.0.0.1:0", "--block-time", "0.1"],
@@ -182,7 +191,7 @@ def test_honest_client_is_served_under_fd_exhaustion(run_cli, tmp_path: Path) ->
     assert b"max_connections lowered from 1024 to 192" in err
 
 
-def test_dns_rebinding_host_is_refused_on_loopback(make_daemon) -> None:  # type: ignore[no-untyped-def]
+def test_dns_rebinding_host_is_refused_on_loopback(make_daemon: MakeDaemon) -> None:
     daemon = make_daemon()
     port = _addr(daemon)[1]
     for host in ("evil.example", f"evil.example:{port}", "10.0.0.1", "localhost.evil.example"):
@@ -192,7 +201,7 @@ def test_dns_rebinding_host_is_refused_on_loopback(make_daemon) -> None:  # type
         assert httpx.get(f"{daemon.url}/status", headers={"host": host}).status_code == 200
 
 
-def test_allowed_hosts_are_answered(make_daemon) -> None:  # type: ignore[no-untyped-def]
+def test_allowed_hosts_are_answered(make_daemon: MakeDaemon) -> None:
     daemon = make_daemon(allowed_hosts=["node.example"])
     assert httpx.get(f"{daemon.url}/status", headers={"host": "node.example:80"}).is_success
     assert httpx.get(f"{daemon.url}/status", headers={"host": "other.example"}).status_code == 403

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import pytest
 
+from nnet.chain.state import State
 from nnet.chain.transition import BlockContext, process_tx
+from nnet.chain.types import Address, Epoch, Height
 from nnet.encoding import UNIT
 from nnet.errors import InvalidTx
 from nnet.node.mempool import Mempool, PendingTx
-from tests.chain.helpers import FUNDED, make_devnet
+from nnet.tx import Tx
+from tests.chain.helpers import FUNDED, Devnet, make_devnet
 
 
-def pending(tx):  # type: ignore[no-untyped-def]
+def pending(tx: Tx) -> PendingTx:
     return PendingTx(tx, tx.signing_hash, tx.hash_hex)
 
 
-def setup():  # type: ignore[no-untyped-def]
+def setup() -> tuple[Devnet, State, Mempool, BlockContext]:
     net = make_devnet(2)
     state, _ = net.fresh_state()
-    ctx = BlockContext(1, 0, net.sequencer.address)
+    ctx = BlockContext(Height(1), Epoch(0), Address(net.sequencer.address))
     return net, state, Mempool(state, max_size=5), ctx
 
 
@@ -63,7 +66,9 @@ def test_after_block_drops_included_and_evicts_stale() -> None:
     for t in (other, bob_spend):
         process_tx(state, t, t.signing_hash, ctx)
     state.commit()
-    evicted = pool.after_block([other.signing_hash], BlockContext(2, 0, net.sequencer.address))
+    evicted = pool.after_block(
+        [other.signing_hash], BlockContext(Height(2), Epoch(0), Address(net.sequencer.address))
+    )
     assert evicted == [t0.hash_hex, b0.hash_hex]
     assert list(pool.entries) == [t1.hash_hex, t2.hash_hex]
     assert pool.overlay.get("account/" + alice.address)["nonce"] == 3

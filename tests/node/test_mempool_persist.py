@@ -14,13 +14,13 @@ from nnet.encoding import UNIT
 from nnet.errors import InvalidTx, NnetError, NotFound
 from nnet.node.core import Node
 from nnet.store.chaindb import ChainDB
-from tests.chain.helpers import account, make_devnet
+from tests.chain.helpers import Devnet, account, make_devnet
 from tests.node.conftest import RunningNode, devnet_init
 from tests.node.test_core import body
 from tests.node.test_daemon_process import start
 
 
-def _node(path: Path, net) -> Node:  # type: ignore[no-untyped-def]
+def _node(path: Path, net: Devnet) -> Node:
     return Node(ChainDB(path), net.genesis, signer=net.sequencer.secret)
 
 
@@ -53,10 +53,10 @@ def test_a_reopened_node_readmits_its_pending_txs_in_order_and_drops_what_no_lon
 
 
 @pytest.mark.slow
-def test_pending_txs_survive_sigkill_of_a_real_daemon(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_pending_txs_survive_sigkill_of_a_real_daemon(tmp_path: Path) -> None:
     home = tmp_path / "home"
     users = [account(f"kill-user-{i}") for i in range(2)]
-    devnet_init(run_cli, home, users)
+    devnet_init(home, users)
     proc, url = start(home, "--block-time", "600")  # no block while we look
     txs = [u.transfer(users[0].address, i + 1) for i in range(10) for u in users]
     try:
@@ -85,7 +85,7 @@ def test_wait_resubmits_a_tx_the_node_lost(running: RunningNode) -> None:
     client = NodeClient(running.url)
     with pytest.raises(NotFound):
         client.receipt(lost.hash_hex)
-    with pytest.raises(NnetError, match="not committed"):
+    with pytest.raises(NnetError, match=r"waiting for .* to be committed"):
         client.wait(lost.hash_hex, timeout_s=0.3)  # without the tx, wait can only wait
     receipt = client.wait(lost.hash_hex, timeout_s=10, tx=lost.to_dict())
     assert receipt["status"] == "committed" and receipt["tx"] == lost.to_dict()

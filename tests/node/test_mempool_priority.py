@@ -7,26 +7,28 @@ from pathlib import Path
 import pytest
 
 from nnet.chain.fees import compute_tx_size
-from nnet.chain.state import Overlay
+from nnet.chain.state import Overlay, State
 from nnet.chain.transition import BlockContext, process_tx
+from nnet.chain.types import Address, Epoch, Height
 from nnet.encoding import UNIT, parse_amount
 from nnet.errors import InvalidTx, NotFound
 from nnet.node.core import Node, NodeConfig
 from nnet.node.mempool import Mempool, PendingTx
 from nnet.store.chaindb import ChainDB
 from nnet.tx import Tx
-from tests.chain.helpers import account, make_devnet
+from tests.chain.helpers import Devnet, account, make_devnet
 from tests.node.test_core import body
 
 
-def pending(tx):  # type: ignore[no-untyped-def]
+def pending(tx: Tx) -> PendingTx:
     return PendingTx(tx, tx.signing_hash, tx.hash_hex)
 
 
-def setup(n_users: int = 4, max_size: int = 4):  # type: ignore[no-untyped-def]
+def setup(n_users: int = 4, max_size: int = 4) -> tuple[Devnet, State, Mempool, BlockContext]:
     net = make_devnet(n_users, tag="prio")
     state, _ = net.fresh_state()
-    return net, state, Mempool(state, max_size=max_size), BlockContext(1, 0, net.sequencer.address)
+    ctx = BlockContext(Height(1), Epoch(0), Address(net.sequencer.address))
+    return net, state, Mempool(state, max_size=max_size), ctx
 
 
 def same_view(x: Overlay, y: Overlay) -> bool:
@@ -75,10 +77,10 @@ def test_a_newcomer_paying_no_more_per_byte_is_refused_with_the_rate_to_beat() -
     same = d.transfer(a.address, 1)  # the minimum, like every pending one
     with pytest.raises(InvalidTx) as info:
         pool.admit(pending(same), ctx)
-    assert info.value.code == "mempool_full" and "--fee" in (info.value.hint or "")
+    assert info.value.code == "mempool_full" and "a fee of" in (info.value.hint or "")
     assert len(pool) == 4 and pool.get(same.hash_hex) is None
     # the hinted fee does get in
-    fee = parse_amount(str(info.value.hint).split("--fee ")[1].split(" ")[0])
+    fee = parse_amount(str(info.value.hint).split("a fee of ")[1].split(" ")[0])
     assert fee > same.fee
     assert pool.admit(pending(d.transfer(a.address, 1, fee=fee, nonce=0)), ctx)
     assert state.changes() == {}

@@ -14,8 +14,11 @@ from nnet.node.server import Daemon, DaemonOptions
 from tests.chain.helpers import account
 from tests.node.conftest import RunningNode, devnet_init, start_daemon
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+"""(metric name, sorted labels) -> value."""
 
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+
+def scrape(url: str) -> Samples:
     r = httpx.get(f"{url}/metrics", timeout=10)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     return {
@@ -25,8 +28,8 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def value(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type-arg]
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)  # type: ignore[no-any-return]
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_answer_and_counters_move(running: RunningNode) -> None:
@@ -86,11 +89,11 @@ def test_metrics_answer_and_counters_move(running: RunningNode) -> None:
 
 
 @pytest.fixture
-def two_daemons(run_cli, tmp_path: Path) -> Iterator[list[Daemon]]:  # type: ignore[no-untyped-def]
+def two_daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
     out = []
     for i in range(2):
         home = tmp_path / f"h{i}"
-        devnet_init(run_cli, home, [account(f"metrics-{i}")])
+        devnet_init(home, [account(f"metrics-{i}")])
         out.append(start_daemon(DaemonOptions(home=home, port=0, block_time_s=0.05)))
     yield [d for d, _ in out]
     for d, t in out:
@@ -123,9 +126,9 @@ def test_health_ok_then_halted(running: RunningNode) -> None:
     running.node.sync_error = None
 
 
-def test_health_stale_head(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_health_stale_head(tmp_path: Path) -> None:
     home = tmp_path / "stale"
-    devnet_init(run_cli, home, [account("stale-user")])
+    devnet_init(home, [account("stale-user")])
     # blocks every 60 s at best; the head goes stale after 0.2 s
     daemon, thread = start_daemon(
         DaemonOptions(home=home, port=0, block_time_s=60, stale_after_s=0.2)

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
+from nnet.cid import compute_cid
 from nnet.crypto import address_of_private_key
 from nnet.errors import PermitRefused, PermitRequired
 from nnet.node.permit import MAX_LIFETIME_MS, check_permit_terms, parse_permit, sign_permit
 from nnet.proof.document import verify_document
-from nnet.store.cid import compute_cid
 from tests.chain.helpers import secret_for
 
 SECRET = secret_for("uploader")

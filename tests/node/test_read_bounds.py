@@ -10,6 +10,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -44,7 +45,7 @@ def _chain(tmp_path: Path, sizes: list[int]) -> tuple[Devnet, Node]:
     return net, node
 
 
-def _walk(node: Node, start: int, **caps: int) -> Iterator[tuple[bytes, dict]]:  # type: ignore[type-arg]
+def _walk(node: Node, start: int, **caps: int) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """Every page of GET /blocks from `start`, raw and decoded, following `next`."""
     while True:
         raw = b"".join(node.blocks_page(start, 1000, **caps))
@@ -220,7 +221,7 @@ def test_a_frozen_sequencer_does_not_hold_up_account_reads(tmp_path: Path) -> No
         replica = Replica(follower, [peer.url])  # its own client, 10 s timeouts for blocks
         app = make_app(follower, peer_next_nonce=replica.peer_next_nonce)
 
-        async def run() -> tuple[int | None, dict]:  # type: ignore[type-arg]
+        async def run() -> tuple[int | None, dict[str, Any]]:
             # bounds well under the client's 10 s: fails if the hint is not cut short
             hint = await asyncio.wait_for(
                 replica.peer_next_nonce(alice.address), NONCE_HINT_TIMEOUT_S + 4

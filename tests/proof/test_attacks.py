@@ -4,6 +4,7 @@ the honest run is accepted every time in exact mode."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -31,17 +32,17 @@ def _record(tiny_spec: Path) -> None:
     RECORD[:] = [tiny_spec]
 
 
-def judge(run: RunDir, record: Path | None = None, **opts: object) -> Verdict:
+def judge(run: RunDir, record: Path | None = None, **opts: Any) -> Verdict:
     proof = make_proof(run, PROVER_SECRET)
     return verify(proof, run, record, **{"seed": b"fixed", **opts})
 
 
 def verify(
-    proof: dict[str, object], run: RunDir, record: Path | None = None, **opts: object
+    proof: dict[str, object], run: RunDir, record: Path | None = None, **opts: Any
 ) -> Verdict:
     """The verifier judging against the job of record (the tiny job unless given)."""
     spec = load_spec(record or RECORD[0])
-    return verify_proof(proof, run, VerifyOptions(spec=spec, **opts))  # type: ignore[arg-type]
+    return verify_proof(proof, run, VerifyOptions(spec=spec, **opts))
 
 
 def checks(v: Verdict) -> set[str]:

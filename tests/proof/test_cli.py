@@ -8,20 +8,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tests.conftest import RunCli
 
 from nnet.keys import KeyStore
 from nnet.proof.rundir import RunDir
 from nnet.proof.spec import load_spec
+from nnet.proof.trace import TraceEntry
 from nnet.proof.trainer import train
 
 from .conftest import WriteSpec
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO.parent / "shared" / "data" / "mnist-t10k"
-NNET = [sys.executable, "-m", "nnet"]
 
 
 @pytest.fixture
@@ -29,7 +31,9 @@ def key(nnet_home: Path, password: str) -> str:
     return KeyStore(nnet_home).create("prover", password, light=True).address
 
 
-def test_train_prove_verify_in_process(run_cli, key: str, tiny_spec: Path, tmp_path: Path) -> None:
+def test_train_prove_verify_in_process(
+    run_cli: RunCli, key: str, tiny_spec: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     r = run_cli("train", str(tiny_spec), "-o", str(out), "--json")
     assert r.exit_code == 0, r.stderr
@@ -61,7 +65,7 @@ def test_train_prove_verify_in_process(run_cli, key: str, tiny_spec: Path, tmp_p
     assert "reject: dataset" in r.stderr
 
 
-def test_usage_errors(run_cli, key: str, write_spec: WriteSpec, tmp_path: Path) -> None:
+def test_usage_errors(run_cli: RunCli, key: str, write_spec: WriteSpec, tmp_path: Path) -> None:
     bad = write_spec("typo", optimizer={"mometum": 0.9})
     r = run_cli("train", str(bad), "-o", str(tmp_path / "x"))
     assert r.exit_code == 2 and "optimizer.mometum" in r.stderr
@@ -101,50 +105,71 @@ def test_prove_does_not_import_torch(key: str, honest_run: RunDir, nnet_home: Pa
     assert json.loads(r.stdout)["kind"] == "nnet.proof"
 
 
+# `nnet ARGS...` with training held at a known step: after step PAUSE_AT the child touches READY
+# and sleeps, so the test's Ctrl-C always lands mid-run, at the same step, however fast the machine.
+PAUSED_TRAIN = """
+import signal, sys, time
+from pathlib import Path
+from nnet.proof import trainer
+from nnet.cli import main
+
+ready, pause_at = Path(sys.argv[1]), int(sys.argv[2])
+on_step = trainer._Meter.on_step
+
+def paused(self, step, loss):
+    on_step(self, step, loss)
+    if step + 1 == pause_at:
+        ready.touch()
+        time.sleep(60)  # the test's SIGINT ends this sleep with KeyboardInterrupt
+
+trainer._Meter.on_step = paused
+signal.signal(signal.SIGINT, signal.default_int_handler)
+main(sys.argv[3:])
+"""
+
+
+@pytest.mark.slow  # ~3 s, mostly the child's imports; test_trainer.py interrupts in process
 def test_ctrl_c_leaves_a_resumable_run(
-    key: str, write_spec: WriteSpec, tmp_path: Path, nnet_home: Path
+    run_cli: RunCli, write_spec: WriteSpec, tmp_path: Path, nnet_home: Path
 ) -> None:
-    spec = write_spec("long", job={"steps": 4000}, checkpoint={"every": 100, "keep_every": 10})
-    out = tmp_path / "long"
+    # checkpoints at steps 0, 10, ..., 60; the retention tier keeps only the first and the last
+    spec = write_spec("long", checkpoint={"every": 10, "keep_every": 10})
+    out, ready = tmp_path / "long", tmp_path / "ready"
     proc = subprocess.Popen(
-        [*NNET, "train", str(spec), "-o", str(out), "-q"],
+        [sys.executable, "-c", PAUSED_TRAIN, str(ready), "35", "train", str(spec), "-o", str(out)],
         env=_env(nnet_home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    leaves = out / "trace.jsonl"
-    while time.monotonic() < deadline and not (
-        leaves.exists() and leaves.read_text().count("\n") >= 3
-    ):
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    if proc.returncode == 0:
-        pytest.skip("training finished before the interrupt arrived")
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "training never reached step 35"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err
-    assert "--resume" in err
-    assert not RunDir(out).read_manifest()["complete"]
-    # the interrupt wrote the latest checkpoint, though the retention tier would not keep it
-    latest = len(RunDir(out).read_trace()) - 1
-    assert latest >= 2 and RunDir(out).checkpoint_path(latest).exists()
-    r = subprocess.run(
-        [*NNET, "train", str(spec), "-o", str(out), "--resume", "-q"],
-        env=_env(nnet_home),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
+    assert f"nnet train {spec} -o {out} --resume" in err
+    run = RunDir(out)
+    manifest = run.read_manifest()
+    assert not manifest["complete"] and manifest["steps_done"] == 35
+    # the interrupt wrote the latest checkpoint (step 30), though the retention tier would not
+    assert [e.step for e in run.read_trace()] == [0, 10, 20, 30]
+    assert run.checkpoint_path(3).exists()
+    assert not run.checkpoint_path(2).exists()
+    r = run_cli("train", str(spec), "-o", str(out), "--resume", "-q")
+    assert r.exit_code == 0, r.stderr
     train(load_spec(spec), tmp_path / "straight")
-    assert RunDir(out).read_trace() == RunDir(tmp_path / "straight").read_trace()
-    assert (
-        RunDir(out).read_manifest()["final"]
-        == RunDir(tmp_path / "straight").read_manifest()["final"]
-    )
+    straight = RunDir(tmp_path / "straight")
+    assert run.read_trace() == straight.read_trace()
+    assert run.read_manifest()["final"] == straight.read_manifest()["final"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MNIST.is_dir(), reason=f"MNIST test set not found at {MNIST}")
 def test_mnist_example_pipe_accepts_with_real_accuracy(
     key: str, tmp_path: Path, nnet_home: Path
@@ -172,17 +197,19 @@ def test_mnist_example_pipe_accepts_with_real_accuracy(
 
 
 def test_prove_refuses_a_run_every_verifier_would_reject(
-    run_cli, key: str, honest_run: RunDir, tmp_path: Path
+    run_cli: RunCli, key: str, honest_run: RunDir, tmp_path: Path
 ) -> None:
     """A run whose trace shows a frozen segment or a non-finite loss (training that stalled or
     diverged) is refused before its proof can cost the prover its collateral."""
     import dataclasses
     import shutil
 
-    for name, change in (
+    Change = Callable[[list[TraceEntry]], dict[int, TraceEntry]]
+    changes: list[tuple[str, Change]] = [
         ("frozen", lambda es: {3: dataclasses.replace(es[3], weights=es[2].weights)}),
         ("nan", lambda es: {4: dataclasses.replace(es[4], loss="nan")}),
-    ):
+    ]
+    for name, change in changes:
         run = RunDir(tmp_path / name)
         shutil.copytree(honest_run.root, run.root)
         entries = run.read_trace()

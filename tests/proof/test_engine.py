@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
 from nnet.proof.data import derive_seed
 from nnet.proof.engine import _StepSeeds
 
@@ -23,7 +26,7 @@ def test_models_without_dropout_draw_nothing_from_the_global_rng() -> None:
 
     from nnet.proof.engine import _prepare_model
     from nnet.proof.models import build_model
-    from nnet.proof.spec import MODEL_OPTIONS
+    from nnet.proof.spec import MODEL_OPTIONS, JobSpec
 
     cases = {
         "mlp": ((2, 8, 8), 3, torch.randn(4, 2, 8, 8), torch.tensor([0, 1, 2, 1])),
@@ -43,8 +46,8 @@ def test_models_without_dropout_draw_nothing_from_the_global_rng() -> None:
                 options["dropout"] = p
             spec_model = {"name": name, **options}
             model = build_model(spec_model, shape, classes)
-            spec = type("S", (), {"model": spec_model})()
-            draws = _prepare_model(spec, model)  # type: ignore[arg-type]
+            spec = cast(JobSpec, SimpleNamespace(model=spec_model))  # it reads only .model
+            draws = _prepare_model(spec, model)
             assert draws == (p > 0), (name, p)
             before = torch.get_rng_state()
             out = model(x)

@@ -5,6 +5,7 @@ the grammar accepts."""
 from __future__ import annotations
 
 import dataclasses
+import platform
 import subprocess
 import sys
 
@@ -259,8 +260,8 @@ def _fake_machine(
     """A Linux machine that reports `machine`, `cpuinfo` and torch's CPU capability `isa`."""
     import torch
 
-    monkeypatch.setattr(envclass.sys, "platform", "linux")
-    monkeypatch.setattr(envclass.platform, "machine", lambda: machine)
+    monkeypatch.setattr(sys, "platform", "linux")  # the modules envclass reads
+    monkeypatch.setattr(platform, "machine", lambda: machine)
     monkeypatch.setattr(envclass, "_cpuinfo", lambda: cpuinfo)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: isa)
 

@@ -4,6 +4,7 @@ and every registered model, optimizer and augmentation trains and verifies."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def test_interrupt_then_resume_is_bit_identical(
         make_proof(run, PROVER_SECRET)
     with pytest.raises(UsageError) as refused:
         train(spec, tmp_path / "r")
-    assert "--resume" in refused.value.one_line()
+    assert refused.value.code == "run_exists" and "resume" in refused.value.one_line()
     train(spec, tmp_path / "r", TrainOptions(resume=True))
     assert run.read_trace() == honest_run.read_trace()
     assert run.read_manifest()["final"] == honest_run.read_manifest()["final"]
@@ -113,7 +114,7 @@ def _images(workdir: Path, name: str, shape: tuple[int, ...], classes: int) -> s
     return name
 
 
-ZOO = {
+ZOO: dict[str, dict[str, dict[str, Any]]] = {
     "cnn-adamw-augment": {
         "model": {"name": "cnn", "channels": [4, 8], "hidden": 16},
         "optimizer": {"name": "adamw", "lr": 0.003},

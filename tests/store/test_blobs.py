@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from nnet.cid import compute_cid
 from nnet.errors import NotFound, VerificationFailed
 from nnet.store.blobs import BlobStore, verify_stream
-from nnet.store.cid import compute_cid
 
 HELLO_CID = "bafkreide5semuafsnds3ugrvm6fbwuyw2ijpj43gwjdxemstjkfozi37hq"
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from nnet.cid import compute_cid
 from nnet.errors import MalformedInput, StorageFull, TooLarge
 from nnet.store.blobs import DISK_PROBE_EVERY, BlobLimits, BlobStore
-from nnet.store.cid import compute_cid
 
 MIB = 1 << 20
 

@@ -1,5 +1,7 @@
 """The chain: a deterministic state machine written like a spec (ethereum consensus-specs shape).
 
+    types.py       typed records (Job, NodeRecord, Stake, ...), units, BlockContext, StateLike
+    keys.py        the key schema: every state key is built there; KEYSPACE is the layout
     params.py      governance parameters with bounds (kept in state)
     state.py       key-value state with a journal; write-set hash chain (state_root)
     accounts.py    get_*/set_* helpers for accounts, stakes, pools, supply

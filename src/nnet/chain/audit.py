@@ -11,12 +11,21 @@ single base unit. Served by the daemon as `GET /supply`; the tests assert it aft
 
 from __future__ import annotations
 
-from typing import Any
+from nnet.chain.keys import (
+    BURNED_KEY,
+    EPOCH_FEES_KEY,
+    MINTED_KEY,
+    REWARD_ESCROW_KEY,
+    SUPPLY_KEY,
+    get_key_family,
+)
+from nnet.chain.state import State
+from nnet.chain.types import Account, Job, NodeRecord, Proposal, Stake
 
 __all__ = ["compute_supply_audit"]
 
 
-def compute_supply_audit(state: Any) -> dict[str, int]:
+def compute_supply_audit(state: State) -> dict[str, int]:
     """Units held per category, their total, the recorded supply and the difference (0)."""
     held = dict.fromkeys(
         (
@@ -34,31 +43,34 @@ def compute_supply_audit(state: Any) -> dict[str, int]:
         0,
     )
     for key, value in state.data.items():
-        kind = key.split("/", 1)[0]
-        if kind == "account":
-            held["balances"] += value["balance"]
-        elif kind == "pool":
+        family = get_key_family(key)
+        if family == "account":
+            held["balances"] += Account.from_state(value).balance
+        elif family == "pool":
             held["pools"] += value
-        elif kind == "reward":
+        elif family == "reward":
             held["pending_rewards"] += value
-        elif kind == "stake":
-            held["bonded"] += value["bonded"]
-            held["unbonding"] += sum(a for a, _ in value["unbonding"])
-        elif key in ("reward_escrow", "epoch_fees"):
+        elif family == "stake":
+            stake = Stake.from_state(value)
+            held["bonded"] += stake.bonded
+            held["unbonding"] += sum(u.amount for u in stake.unbonding)
+        elif key in (REWARD_ESCROW_KEY, EPOCH_FEES_KEY):
             held[key] += value
-        elif kind == "proposal" and "deposit_outcome" not in value:
-            held["gov_deposits"] += value["deposit"]
-        elif kind == "job":
-            held["job_escrow"] += value["escrow"]
-        elif kind == "node":
-            held["node_collateral"] += value["collateral"]
+        elif family == "proposal":
+            proposal = Proposal.from_state(value)
+            if proposal.deposit_outcome is None:
+                held["gov_deposits"] += proposal.deposit
+        elif family == "job":
+            held["job_escrow"] += Job.from_state(value).escrow
+        elif family == "node":
+            held["node_collateral"] += NodeRecord.from_state(value).collateral
     total = sum(held.values())
-    supply = int(state.get("supply") or 0)
+    supply = int(state.get(SUPPLY_KEY) or 0)
     return {
         **held,
         "total": total,
         "supply": supply,
         "difference": supply - total,
-        "burned": int(state.get("burned") or 0),
-        "minted": int(state.get("minted") or 0),
+        "burned": int(state.get(BURNED_KEY) or 0),
+        "minted": int(state.get(MINTED_KEY) or 0),
     }

@@ -44,7 +44,8 @@ from nnet.chain.state import (
     compute_write_set_hash,
     encode_value,
 )
-from nnet.chain.transition import BlockContext, Event, process_tx
+from nnet.chain.transition import process_tx
+from nnet.chain.types import Address, BlockContext, Event, Height
 from nnet.crypto import (
     address_of_public_key,
     keccak256,
@@ -274,7 +275,13 @@ def _build_block(
 ) -> BlockResult:
     height = prev.height + 1
     beacon, beacon_output = _prove_beacon(secret, prev)
-    ctx = BlockContext(height, compute_epoch(state, height), proposer, prev.hash_hex, beacon_output)
+    ctx = BlockContext(
+        Height(height),
+        compute_epoch(state, height),
+        Address(proposer),
+        prev.hash_hex,
+        beacon_output,
+    )
     process_begin_block(state, ctx)
     max_txs = get_param(state, "max_block_txs")
     room = get_param(state, "max_block_bytes")
@@ -390,7 +397,11 @@ def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -
             raise _bad_block(h.height, "tx_root does not match its transactions")
         _check_block_size(state, block)
         ctx = BlockContext(
-            h.height, compute_epoch(state, h.height), h.proposer, h.prev_hash, beacon_output
+            Height(h.height),
+            compute_epoch(state, h.height),
+            Address(h.proposer),
+            h.prev_hash,
+            beacon_output,
         )
         process_begin_block(state, ctx)
         receipts: list[Receipt] = []

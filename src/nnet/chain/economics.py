@@ -4,20 +4,9 @@
 chain state. Nothing here loops over stakers: the epoch step is O(1) in stakers (O(nodes) for the
 per-node GPU split), and settling or claiming one staker's reward is O(1).
 
-State keys (also in state.py's table):
-
-| key                  | value                                                                  |
-| -------------------- | ---------------------------------------------------------------------- |
-| epoch_fees           | tx fees collected since the last epoch end, to fund rewards (int)      |
-| epoch_work/<epoch>   | {"demand": int, "compute": {addr: int}}: verified job fees (D_ai) and  |
-|                      | verified work units per node this epoch; written by the marketplace    |
-| active_nodes         | N_n: nodes with a verified proof in the recent window (int; marketplace)|
-| inflation_ppb        | current minting rate, ppb a year (int; absent = target_inflation)      |
-| reward_acc           | {"reward_per_stake": int, "carry": int}: the F1 accumulator (x 10^36) |
-| reward_snap/<addr>   | accumulator value at the staker's last settlement (int; absent = 0)    |
-| reward_escrow        | staking rewards credited to the accumulator and not yet settled (int)  |
-| minted               | total minted since genesis (int)                                       |
-| econ/last            | the last epoch's outcome (EpochOutcome.to_dict)                        |
+State keys (chain/keys.py has the layout): epoch_fees, epoch_work/<epoch> (written by the
+marketplace), active_nodes, inflation_ppb, reward_acc, reward_snap/<addr>, reward_escrow, minted,
+econ/last (EpochOutcome.to_dict).
 
 Money flow, every base unit accounted for (tests/chain/helpers.supply_accounted):
 fees leave the payer into `epoch_fees` (less an optional proposer cut, fee_proposer_ppm); at epoch
@@ -31,10 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
 
 from nnet.chain.accounts import (
-    StateLike,
     get_accrued_staking_reward,
     get_pool,
     get_reward_acc,
@@ -42,9 +29,24 @@ from nnet.chain.accounts import (
     get_supply,
     get_total_bonded,
     increase_balance,
+    put_reward_acc,
     set_pool,
+    set_stored_rewards,
 )
-from nnet.chain.params import ECON_OFF_CHAIN, PARAMS, PPB, get_econ_values, get_param
+from nnet.chain.keys import (
+    ACTIVE_NODES_KEY,
+    EPOCH_FEES_KEY,
+    INFLATION_KEY,
+    LAST_OUTCOME_KEY,
+    MINTED_KEY,
+    REWARD_ESCROW_KEY,
+    SUPPLY_KEY,
+    epoch_work_key,
+    reward_snapshot_key,
+)
+from nnet.chain.params import ECON_OFF_CHAIN, PARAMS, get_econ_values, get_param
+from nnet.chain.types import Address, EpochWork, Event, StateLike, Units
+from nnet.constants import PPB, PPM
 from nnet.econ.epoch import EpochInputs, EpochOutcome, process_epoch_economics
 from nnet.econ.fixedpoint import fraction_to_ppb
 from nnet.econ.params import PARAM_SPECS, EconParams
@@ -58,21 +60,12 @@ __all__ = [
     "epoch_work_key",
     "get_econ_params",
     "get_epoch_work",
+    "get_epoch_work_record",
     "process_economics",
     "process_fee_collection",
     "process_reward_settlement",
+    "record_verified_work",
 ]
-
-EPOCH_FEES_KEY = "epoch_fees"
-REWARD_ESCROW_KEY = "reward_escrow"
-ACTIVE_NODES_KEY = "active_nodes"
-INFLATION_KEY = "inflation_ppb"
-MINTED_KEY = "minted"
-LAST_OUTCOME_KEY = "econ/last"
-
-
-def epoch_work_key(epoch: int) -> str:
-    return f"epoch_work/{epoch}"
 
 
 # ---- parameters --------------------------------------------------------------------------------
@@ -106,13 +99,13 @@ def get_econ_params(state: StateLike) -> EconParams:
 
 
 # ---- fees and stakers --------------------------------------------------------------------------
-def process_fee_collection(state: StateLike, fee: int, proposer: str) -> list[dict[str, Any]]:
+def process_fee_collection(state: StateLike, fee: int, proposer: str) -> list[Event]:
     """A fee already taken from its payer: the proposer's cut (fee_proposer_ppm) to the proposer,
     the rest into this epoch's reward funding. Returns the receipt events."""
     if fee == 0:
         return []
-    cut = fee * get_param(state, "fee_proposer_ppm") // 1_000_000
-    events: list[dict[str, Any]] = []
+    cut = fee * get_param(state, "fee_proposer_ppm") // PPM
+    events: list[Event] = []
     if cut:
         increase_balance(state, proposer, cut)
         events.append({"type": "fee", "to": proposer, "amount": str(cut)})
@@ -129,9 +122,9 @@ def process_reward_settlement(state: StateLike, address: str) -> int:
     accrued = get_accrued_staking_reward(state, address)
     if accrued:
         state.put(REWARD_ESCROW_KEY, int(state.get(REWARD_ESCROW_KEY) or 0) - accrued)
-        state.put(f"reward/{address}", get_stored_rewards(state, address) + accrued)
+        set_stored_rewards(state, address, get_stored_rewards(state, address) + accrued)
     snap = get_reward_acc(state).reward_per_stake
-    key = f"reward_snap/{address}"
+    key = reward_snapshot_key(address)
     if (state.get(key) or 0) != snap:
         state.put(key, snap or None)
     return accrued
@@ -142,7 +135,7 @@ def process_reward_payout(state: StateLike, address: str) -> int:
     process_reward_settlement(state, address)
     amount = get_stored_rewards(state, address)
     if amount:
-        state.put(f"reward/{address}", None)
+        set_stored_rewards(state, address, 0)
     return amount
 
 
@@ -153,11 +146,28 @@ def get_epoch_work(state: StateLike, epoch: int) -> tuple[int, dict[str, int], i
     No record means no verified work (zero demand, no nodes): econ then pays no protocol reward
     and passes fees to stakers. A node with verified work this epoch counts as active even if the
     window count lags."""
-    record = state.get(epoch_work_key(epoch)) or {}
-    demand = int(record.get("demand", 0))
-    compute = {str(a): int(w) for a, w in sorted((record.get("compute") or {}).items()) if int(w)}
+    work = get_epoch_work_record(state, epoch)
+    compute: dict[str, int] = {a: w for a, w in sorted(work.compute.items()) if w}
     active = max(int(state.get(ACTIVE_NODES_KEY) or 0), len(compute))
-    return demand, compute, active
+    return work.demand, compute, active
+
+
+def get_epoch_work_record(state: StateLike, epoch: int) -> EpochWork:
+    """What the marketplace recorded for `epoch` (empty if nothing was verified)."""
+    raw = state.get(epoch_work_key(epoch))
+    return EpochWork() if raw is None else EpochWork.from_state(raw)
+
+
+def put_epoch_work(state: StateLike, epoch: int, work: EpochWork) -> None:
+    state.put(epoch_work_key(epoch), work.to_state())
+
+
+def record_verified_work(state: StateLike, epoch: int, node: Address, fee: int, work: int) -> None:
+    """Add a verified job's fee (D_ai) and work (C_g) to `epoch_work/<epoch>`."""
+    record = get_epoch_work_record(state, epoch)
+    compute = dict(record.compute)
+    compute[node] = compute.get(node, 0) + work
+    put_epoch_work(state, epoch, EpochWork(Units(record.demand + fee), compute))
 
 
 def get_inflation_ppb(state: StateLike, params: EconParams) -> int:
@@ -191,17 +201,16 @@ def process_economics(state: StateLike, epoch: int) -> None:
         if outcome.pools[name] != get_pool(state, name):
             set_pool(state, name, outcome.pools[name])
     if outcome.minted:
-        state.put("supply", outcome.total_supply)
+        state.put(SUPPLY_KEY, outcome.total_supply)
         state.put(MINTED_KEY, int(state.get(MINTED_KEY) or 0) + outcome.minted)
     state.put(INFLATION_KEY, outcome.inflation_ppb)
     if outcome.staking_reward or outcome.accumulator != get_reward_acc(state):
-        acc = outcome.accumulator
-        state.put("reward_acc", {"reward_per_stake": acc.reward_per_stake, "carry": acc.carry})
+        put_reward_acc(state, outcome.accumulator)
         escrow = int(state.get(REWARD_ESCROW_KEY) or 0)
         state.put(REWARD_ESCROW_KEY, escrow + outcome.staking_reward)
     for node, amount in sorted(outcome.gpu_reward_by_node.items()):
         if amount:
-            state.put(f"reward/{node}", get_stored_rewards(state, node) + amount)
+            set_stored_rewards(state, node, get_stored_rewards(state, node) + amount)
     state.put(EPOCH_FEES_KEY, None)
     state.put(epoch_work_key(epoch), None)
     state.put(LAST_OUTCOME_KEY, outcome.to_dict())

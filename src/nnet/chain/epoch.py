@@ -13,13 +13,15 @@ before deadlines, ...); `register_epoch_step` does that without editing this fil
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
 
 from nnet.chain.accounts import get_stake, increase_balance, set_stake
 from nnet.chain.economics import process_economics
 from nnet.chain.governance import process_governance
+from nnet.chain.keys import unbond_due_key
 from nnet.chain.market_settle import process_market_deadlines
 from nnet.chain.params import get_param
+from nnet.chain.types import Epoch, StateLike
 
 __all__ = [
     "EPOCH_STEPS",
@@ -31,29 +33,29 @@ __all__ = [
     "register_epoch_step",
 ]
 
-EpochStep = Callable[[Any, int], None]
+EpochStep = Callable[[StateLike, int], None]
 
 
-def compute_epoch(state: Any, height: int) -> int:
-    return height // get_param(state, "epoch_blocks")
+def compute_epoch(state: StateLike, height: int) -> Epoch:
+    return Epoch(height // get_param(state, "epoch_blocks"))
 
 
-def is_epoch_end(state: Any, height: int) -> bool:
+def is_epoch_end(state: StateLike, height: int) -> bool:
     """The last block of an epoch is the one whose successor starts the next epoch."""
     return height > 0 and (height + 1) % get_param(state, "epoch_blocks") == 0
 
 
-def process_unbonding_releases(state: Any, epoch: int) -> None:
+def process_unbonding_releases(state: StateLike, epoch: int) -> None:
     """Return to their owners' balances the unbonding entries that become free next epoch."""
-    due_key = f"unbond_due/{epoch + 1}"
+    due_key = unbond_due_key(epoch + 1)
     due = state.get(due_key)
     if not due:
         return
     for address in due:
         stake = get_stake(state, address)
-        released = sum(a for a, release in stake["unbonding"] if release <= epoch + 1)
-        keep = [[a, release] for a, release in stake["unbonding"] if release > epoch + 1]
-        set_stake(state, address, {"bonded": stake["bonded"], "unbonding": keep})
+        released = sum(u.amount for u in stake.unbonding if u.release_epoch <= epoch + 1)
+        keep = tuple(u for u in stake.unbonding if u.release_epoch > epoch + 1)
+        set_stake(state, address, replace(stake, unbonding=keep))
         increase_balance(state, address, released)
     state.put(due_key, None)
 
@@ -84,7 +86,7 @@ def register_epoch_step(name: str, step: EpochStep, *, before: str | None = None
     EPOCH_STEPS.insert(index, (name, step))
 
 
-def process_epoch(state: Any, epoch: int) -> None:
+def process_epoch(state: StateLike, epoch: int) -> None:
     """Run every epoch-end step, in order, for the epoch that ends now."""
     for _name, step in EPOCH_STEPS:
         step(state, epoch)

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from nnet.chain.params import PARAMS, StateReader, get_param
+from nnet.chain.params import PARAMS, get_param
+from nnet.chain.types import StateLike
 from nnet.tx import Tx
 
 __all__ = [
@@ -59,14 +60,16 @@ class FeeSchedule:
         return self.required(compute_tx_size(tx))
 
 
-DEFAULT_FEE_SCHEDULE = FeeSchedule(PARAMS["min_fee"].default, PARAMS["min_fee_per_byte"].default)
+DEFAULT_FEE_SCHEDULE = FeeSchedule(
+    int(PARAMS["min_fee"].default), int(PARAMS["min_fee_per_byte"].default)
+)
 
 
-def get_fee_schedule(state: StateReader) -> FeeSchedule:
+def get_fee_schedule(state: StateLike) -> FeeSchedule:
     return FeeSchedule(get_param(state, "min_fee"), get_param(state, "min_fee_per_byte"))
 
 
-def compute_required_fee(state: StateReader, tx: Tx) -> int:
+def compute_required_fee(state: StateLike, tx: Tx) -> int:
     """The least fee `tx` may pay on this state."""
     return get_fee_schedule(state).required_for(tx)
 

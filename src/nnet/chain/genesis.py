@@ -17,10 +17,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nnet.chain.accounts import POOLS, account_key, stake_key
-from nnet.chain.params import PARAMS, check_param, param_key
+from nnet.chain.accounts import POOLS
+from nnet.chain.keys import (
+    CHAIN_ID_KEY,
+    SEQUENCER_KEY,
+    SUPPLY_KEY,
+    TOTAL_BONDED_KEY,
+    account_key,
+    param_key,
+    pool_key,
+    stake_key,
+)
+from nnet.chain.params import PARAMS, check_param
 from nnet.chain.state import State
+from nnet.chain.types import Account, Stake, Units
 from nnet.crypto import normalize_address
+from nnet.econ.pools import compute_genesis_pools
 from nnet.encoding import UNIT, parse_units
 from nnet.errors import MalformedInput
 
@@ -119,8 +131,7 @@ def make_devnet_genesis(
     params: dict[str, int] | None = None,
 ) -> Genesis:
     """Pools by ECONOMICS.md's percentages; validator stakes and funded accounts from `public`."""
-    pools = {name: supply * pct // 100 for name, pct in POOLS.items()}
-    pools["reserve"] += supply - sum(pools.values())  # rounding dust, so the total is exact
+    pools = compute_genesis_pools(supply)  # the one table; rounding dust to `reserve`
     stakes = dict(validators or {})
     accounts = dict(fund or {})
     needed = sum(stakes.values()) + sum(accounts.values())
@@ -139,16 +150,16 @@ def make_devnet_genesis(
 def compute_genesis_state(genesis: Genesis) -> State:
     """The state before block 1, with its writes journaled (for the genesis state root)."""
     state = State()
-    state.put("chain/id", genesis.chain)
-    state.put("chain/sequencer", genesis.sequencer)
-    state.put("supply", genesis.supply)
+    state.put(CHAIN_ID_KEY, genesis.chain)
+    state.put(SEQUENCER_KEY, genesis.sequencer)
+    state.put(SUPPLY_KEY, genesis.supply)
     for name, amount in genesis.pools.items():
-        state.put(f"pool/{name}", amount)
+        state.put(pool_key(name), amount)
     for name in PARAMS:
         state.put(param_key(name), genesis.params.get(name, PARAMS[name].default))
     for address, amount in genesis.accounts.items():
-        state.put(account_key(address), {"balance": amount, "nonce": 0})
+        state.put(account_key(address), Account(Units(amount), 0).to_state())
     for address, amount in genesis.stakes.items():
-        state.put(stake_key(address), {"bonded": amount, "unbonding": []})
-    state.put("total_bonded", sum(genesis.stakes.values()))
+        state.put(stake_key(address), Stake(Units(amount)).to_state())
+    state.put(TOTAL_BONDED_KEY, sum(genesis.stakes.values()))
     return state

@@ -31,16 +31,17 @@ of the deposits), and text bounded in bytes of UTF-8: a title of at most MAX_TIT
 description of at most MAX_DESCRIPTION_BYTES (refused `text_too_long`). A longer text belongs in
 the content store, named by its CID in the description.
 
-State keys: `gov/next_id`, `proposal/<id>` (the record below), `proposal_due/<epoch>` (ids whose
-deposit or voting period ends in that epoch), `burned` (total burned, with `supply` reduced).
+State keys (chain/keys.py): `gov/next_id`, `proposal/<id>` (a Proposal, chain/types.py),
+`proposal_due/<epoch>` (ids whose deposit or voting period ends in that epoch), `burned` (total
+burned, with `supply` reduced).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from nnet.chain.accounts import (
-    StateLike,
     decrease_balance,
     get_pool,
     get_stake,
@@ -49,9 +50,35 @@ from nnet.chain.accounts import (
     increase_balance,
     set_pool,
 )
-from nnet.chain.params import check_param, get_param, param_key
+from nnet.chain.keys import (
+    BURNED_KEY,
+    NEXT_PROPOSAL_KEY,
+    SEQUENCER_KEY,
+    SUPPLY_KEY,
+    node_key,
+    param_key,
+    proposal_due_key,
+    proposal_key,
+)
+from nnet.chain.params import check_param, get_param
+from nnet.chain.types import (
+    Address,
+    BlockContext,
+    Epoch,
+    Event,
+    Height,
+    JsonObject,
+    NodeRecord,
+    Proposal,
+    StateLike,
+    Tally,
+    Units,
+)
+from nnet.constants import PPM
+from nnet.econ.pools import TREASURY_POOL
 from nnet.encoding import format_amount
 from nnet.errors import InvalidTx, MalformedInput
+from nnet.tx import Tx
 
 __all__ = [
     "KINDS",
@@ -67,6 +94,8 @@ __all__ = [
     "process_gov_propose",
     "process_gov_vote",
     "process_governance",
+    "proposal_key",
+    "put_proposal",
 ]
 
 KINDS = ("param", "text", "spend", "sequencer")
@@ -76,45 +105,41 @@ PROPOSAL_STATUSES = ("deposit", "voting", "passed", "rejected", "vetoed", "expir
 MAX_REPUTATION = 10_000
 MAX_TITLE_BYTES = 200
 MAX_DESCRIPTION_BYTES = 2_000
-PPM = 1_000_000
-TREASURY = "treasury"
-
-Event = dict[str, Any]
 
 
 # ---- reads -------------------------------------------------------------------------------------
-def proposal_key(pid: int) -> str:
-    return f"proposal/{pid}"
-
-
-def get_proposal(state: StateLike, pid: int) -> dict[str, Any]:
-    proposal = state.get(proposal_key(pid))
-    if proposal is None:
+def get_proposal(state: StateLike, pid: int) -> Proposal:
+    raw = state.get(proposal_key(pid))
+    if raw is None:
         raise InvalidTx(f"no proposal {pid}", code="unknown_proposal")
-    return dict(proposal)
+    return Proposal.from_state(raw)
+
+
+def put_proposal(state: StateLike, proposal: Proposal) -> None:
+    state.put(proposal_key(proposal.id), proposal.to_state())
 
 
 def get_reputation(state: StateLike, address: str) -> int:
     """A registered compute node's reputation in [0, MAX_REPUTATION]; 0 for everyone else."""
-    node = state.get(f"node/{address}")
-    if not node:
+    raw = state.get(node_key(address))
+    if not raw:
         return 0
-    return max(0, min(MAX_REPUTATION, int(node.get("reputation", 0))))
+    return max(0, min(MAX_REPUTATION, NodeRecord.from_state(raw).reputation))
 
 
 def compute_voting_weight(state: StateLike, address: str) -> tuple[int, int]:
     """(bonded stake, voting weight) of `address` now."""
-    bonded = int(get_stake(state, address)["bonded"])
+    bonded = get_stake(state, address).bonded
     bonus_ppm = get_param(state, "gov_reputation_bonus_ppm") * get_reputation(state, address)
     weight = bonded + bonded * bonus_ppm // (MAX_REPUTATION * PPM)
     return bonded, weight
 
 
-def compute_tally(state: StateLike, proposal: dict[str, Any]) -> dict[str, Any]:
+def compute_tally(state: StateLike, proposal: Proposal) -> Tally:
     """Weighted votes per option, the stake that voted, and what the rules conclude now."""
     power = dict.fromkeys(OPTIONS, 0)
     voted_stake = 0
-    for voter, option in sorted(proposal["votes"].items()):
+    for voter, option in sorted(proposal.votes.items()):
         bonded, weight = compute_voting_weight(state, voter)
         power[option] += weight
         voted_stake += bonded
@@ -135,14 +160,7 @@ def compute_tally(state: StateLike, proposal: dict[str, Any]) -> dict[str, Any]:
         outcome, reason = "passed", "threshold reached"
     else:
         outcome, reason = "rejected", "threshold not reached"
-    return {
-        "power": {k: str(v) for k, v in power.items()},
-        "voted_stake": str(voted_stake),
-        "total_bonded": str(total_bonded),
-        "quorum": quorum,
-        "outcome": outcome,
-        "reason": reason,
-    }
+    return Tally(power, Units(voted_stake), Units(total_bonded), quorum, outcome, reason)
 
 
 # ---- transactions ------------------------------------------------------------------------------
@@ -150,7 +168,7 @@ def _epoch_blocks(state: StateLike) -> int:
     return get_param(state, "epoch_blocks")
 
 
-def _check_payload(state: StateLike, body: dict[str, Any]) -> dict[str, Any]:
+def _check_payload(state: StateLike, body: dict[str, Any]) -> dict[str, str | int]:
     """The kind-specific part of a proposal, checked now (and again when enforced)."""
     kind = body["kind"]
     if kind == "param":
@@ -171,7 +189,7 @@ def _check_payload(state: StateLike, body: dict[str, Any]) -> dict[str, Any]:
         if "to" not in body or "amount" not in body:
             raise InvalidTx("a spend proposal needs to and amount", code="bad_proposal")
         amount = int(body["amount"])
-        treasury = get_pool(state, TREASURY)
+        treasury = get_pool(state, TREASURY_POOL)
         if amount == 0 or amount > treasury:
             raise InvalidTx(
                 f"a spend of {format_amount(amount)} NNET: "
@@ -187,37 +205,32 @@ def _check_payload(state: StateLike, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _schedule(state: StateLike, epoch: int, pid: int) -> None:
-    key = f"proposal_due/{epoch}"
+    key = proposal_due_key(epoch)
     due = list(state.get(key) or [])
     if pid not in due:
         state.put(key, sorted([*due, pid]))
 
 
 def _add_deposit(
-    state: StateLike, proposal: dict[str, Any], who: str, amount: int, epoch: int
-) -> list[Event]:
+    state: StateLike, proposal: Proposal, who: Address, amount: int, epoch: int
+) -> tuple[Proposal, list[Event]]:
+    """The proposal with `amount` more deposit from `who` (which may open its voting period),
+    and the receipt events."""
     decrease_balance(state, who, amount)  # InvalidTx(insufficient_funds); the tx is reverted
-    deposits = dict(proposal["deposits"])
-    deposits[who] = deposits.get(who, 0) + amount
-    proposal["deposits"] = deposits
-    proposal["deposit"] = proposal["deposit"] + amount
+    deposits = dict(proposal.deposits)
+    deposits[who] = Units(deposits.get(who, 0) + amount)
+    proposal = replace(proposal, deposits=deposits, deposit=Units(proposal.deposit + amount))
     events: list[Event] = [
-        {"type": "gov.deposit", "proposal": proposal["id"], "from": who, "amount": str(amount)}
+        {"type": "gov.deposit", "proposal": proposal.id, "from": who, "amount": str(amount)}
     ]
-    if proposal["status"] == "deposit" and proposal["deposit"] >= get_param(
-        state, "gov_min_deposit"
-    ):
-        proposal["status"] = "voting"
-        proposal["voting_end_epoch"] = epoch + get_param(state, "gov_voting_epochs")
-        _schedule(state, proposal["voting_end_epoch"], proposal["id"])
+    if proposal.status == "deposit" and proposal.deposit >= get_param(state, "gov_min_deposit"):
+        end = Epoch(epoch + get_param(state, "gov_voting_epochs"))
+        proposal = replace(proposal, status="voting", voting_end_epoch=end)
+        _schedule(state, end, proposal.id)
         events.append(
-            {
-                "type": "gov.voting_started",
-                "proposal": proposal["id"],
-                "voting_end_epoch": proposal["voting_end_epoch"],
-            }
+            {"type": "gov.voting_started", "proposal": proposal.id, "voting_end_epoch": end}
         )
-    return events
+    return proposal, events
 
 
 def _check_text(body: dict[str, Any]) -> None:
@@ -227,11 +240,11 @@ def _check_text(body: dict[str, Any]) -> None:
             raise InvalidTx(
                 f"the proposal's {name} is {size} bytes; the limit is {cap}",
                 code="text_too_long",
-                hint="put the full text in the content store (nnet store put) and cite its CID",
+                hint="put the full text in the content store and cite its CID",
             )
 
 
-def process_gov_propose(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_gov_propose(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     """Open a proposal with an initial deposit (which may already start the voting period)."""
     body = tx.body
     _check_text(body)
@@ -243,75 +256,75 @@ def process_gov_propose(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             f"a proposal's deposit is {format_amount(deposit)} NNET; "
             f"the least is {format_amount(least)} NNET (gov_min_propose_deposit)",
             code="deposit_too_low",
-            hint=f"propose with --deposit {format_amount(least)} or more",
+            hint=f"deposit {format_amount(least)} NNET or more",
         )
-    pid = int(state.get("gov/next_id") or 1)
-    state.put("gov/next_id", pid + 1)
-    proposal: dict[str, Any] = {
-        "id": pid,
-        "kind": body["kind"],
-        "title": body["title"],
-        "description": body.get("description", ""),
-        "payload": payload,
-        "proposer": tx.sender,
-        "status": "deposit",
-        "deposit": 0,
-        "deposits": {},
-        "votes": {},
-        "submit_height": ctx.height,
-        "deposit_end_epoch": ctx.epoch + get_param(state, "gov_deposit_epochs"),
-        "voting_end_epoch": None,
-    }
-    _schedule(state, proposal["deposit_end_epoch"], pid)
+    pid = int(state.get(NEXT_PROPOSAL_KEY) or 1)
+    state.put(NEXT_PROPOSAL_KEY, pid + 1)
+    proposal = Proposal(
+        id=pid,
+        kind=body["kind"],
+        title=body["title"],
+        description=body.get("description", ""),
+        payload=payload,
+        proposer=Address(tx.sender),
+        status="deposit",
+        deposit=Units(0),
+        deposits={},
+        votes={},
+        submit_height=ctx.height,
+        deposit_end_epoch=Epoch(ctx.epoch + get_param(state, "gov_deposit_epochs")),
+    )
+    _schedule(state, proposal.deposit_end_epoch, pid)
     events: list[Event] = [{"type": "gov.proposed", "proposal": pid, "kind": body["kind"]}]
     if deposit:
-        events += _add_deposit(state, proposal, tx.sender, deposit, ctx.epoch)
-    state.put(proposal_key(pid), proposal)
+        proposal, more = _add_deposit(state, proposal, Address(tx.sender), deposit, ctx.epoch)
+        events += more
+    put_proposal(state, proposal)
     return events
 
 
-def process_gov_deposit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_gov_deposit(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     """Add to a proposal's deposit while it is in its deposit or voting period."""
     proposal = get_proposal(state, int(tx.body["proposal"]))
-    if proposal["status"] not in ("deposit", "voting"):
+    if proposal.status not in ("deposit", "voting"):
         raise InvalidTx(
-            f"proposal {proposal['id']} is {proposal['status']}; deposits are closed",
+            f"proposal {proposal.id} is {proposal.status}; deposits are closed",
             code="proposal_closed",
         )
     amount = int(tx.body["amount"])
-    events = _add_deposit(state, proposal, tx.sender, amount, ctx.epoch)
-    state.put(proposal_key(proposal["id"]), proposal)
+    proposal, events = _add_deposit(state, proposal, Address(tx.sender), amount, ctx.epoch)
+    put_proposal(state, proposal)
     return events
 
 
-def process_gov_vote(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_gov_vote(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     """Cast or change a vote; only bonded stakers vote, only during the voting period."""
     proposal = get_proposal(state, int(tx.body["proposal"]))
-    if proposal["status"] == "deposit":
+    if proposal.status == "deposit":
         need = get_param(state, "gov_min_deposit")
         raise InvalidTx(
-            f"proposal {proposal['id']} is still in its deposit period "
-            f"({format_amount(proposal['deposit'])} of {format_amount(need)} NNET); voting opens "
-            f"at the minimum: nnet vote deposit {proposal['id']} AMOUNT",
+            f"proposal {proposal.id} is still in its deposit period "
+            f"({format_amount(proposal.deposit)} of {format_amount(need)} NNET); voting opens "
+            "once its deposits reach the minimum",
             code="voting_closed",
         )
-    if proposal["status"] != "voting":
+    if proposal.status != "voting":
         raise InvalidTx(
-            f"proposal {proposal['id']} is {proposal['status']}, not open for votes",
+            f"proposal {proposal.id} is {proposal.status}, not open for votes",
             code="voting_closed",
         )
     bonded, _ = compute_voting_weight(state, tx.sender)
     if bonded == 0:
         raise InvalidTx(f"{tx.sender} has no bonded stake; stake first to vote", code="no_stake")
-    votes = dict(proposal["votes"])
-    changed = tx.sender in votes
-    votes[tx.sender] = tx.body["option"]
-    proposal["votes"] = votes
-    state.put(proposal_key(proposal["id"]), proposal)
+    voter = Address(tx.sender)
+    votes = dict(proposal.votes)
+    changed = voter in votes
+    votes[voter] = tx.body["option"]
+    put_proposal(state, replace(proposal, votes=votes))
     return [
         {
             "type": "gov.vote",
-            "proposal": proposal["id"],
+            "proposal": proposal.id,
             "voter": tx.sender,
             "option": tx.body["option"],
             "changed": changed,
@@ -322,62 +335,62 @@ def process_gov_vote(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
 # ---- epoch end ---------------------------------------------------------------------------------
 def process_governance(state: StateLike, epoch: int) -> None:
     """Close every deposit or voting period that ends in `epoch`: expire, tally, enforce."""
-    due_key = f"proposal_due/{epoch}"
+    due_key = proposal_due_key(epoch)
     for pid in state.get(due_key) or []:
         proposal = get_proposal(state, pid)
-        if proposal["status"] == "deposit" and proposal["deposit_end_epoch"] == epoch:
-            proposal["status"] = "expired"
-            _refund(state, proposal)
-        elif proposal["status"] == "voting" and proposal["voting_end_epoch"] == epoch:
+        if proposal.status == "deposit" and proposal.deposit_end_epoch == epoch:
+            proposal = _refund(state, replace(proposal, status="expired"))
+        elif proposal.status == "voting" and proposal.voting_end_epoch == epoch:
             tally = compute_tally(state, proposal)
-            proposal["tally"] = tally
-            proposal["status"] = tally["outcome"]
-            if tally["outcome"] == "vetoed" or not tally["quorum"]:
-                _burn_deposit(state, proposal)
+            proposal = replace(proposal, tally=tally, status=tally.outcome)
+            if tally.outcome == "vetoed" or not tally.quorum:
+                proposal = _burn_deposit(state, proposal)
             else:
-                _refund(state, proposal)
-            if tally["outcome"] == "passed":
-                effective = (epoch + 1) * _epoch_blocks(state)
-                proposal["effective_height"] = effective
-                proposal["enforced"] = _enforce(state, proposal)
-        state.put(proposal_key(pid), proposal)
+                proposal = _refund(state, proposal)
+            if tally.outcome == "passed":
+                effective = Height((epoch + 1) * _epoch_blocks(state))
+                proposal = replace(proposal, effective_height=effective)
+                proposal = replace(proposal, enforced=_enforce(state, proposal))
+        put_proposal(state, proposal)
     state.put(due_key, None)
 
 
-def _refund(state: StateLike, proposal: dict[str, Any]) -> None:
-    for who, amount in sorted(proposal["deposits"].items()):
+def _refund(state: StateLike, proposal: Proposal) -> Proposal:
+    for who, amount in sorted(proposal.deposits.items()):
         increase_balance(state, who, amount)
-    proposal["deposit_outcome"] = "refunded"
+    return replace(proposal, deposit_outcome="refunded")
 
 
-def _burn_deposit(state: StateLike, proposal: dict[str, Any]) -> None:
-    amount = proposal["deposit"]
-    state.put("supply", get_supply(state) - amount)
-    state.put("burned", int(state.get("burned") or 0) + amount)
-    proposal["deposit_outcome"] = "burned"
+def _burn_deposit(state: StateLike, proposal: Proposal) -> Proposal:
+    amount = proposal.deposit
+    state.put(SUPPLY_KEY, get_supply(state) - amount)
+    state.put(BURNED_KEY, int(state.get(BURNED_KEY) or 0) + amount)
+    return replace(proposal, deposit_outcome="burned")
 
 
-def _enforce(state: StateLike, proposal: dict[str, Any]) -> dict[str, Any]:
+def _enforce(state: StateLike, proposal: Proposal) -> JsonObject:
     """Carry out a passed proposal, re-checking it against the state of now."""
-    payload = proposal["payload"]
-    kind = proposal["kind"]
+    payload = proposal.payload
+    kind = proposal.kind
     if kind == "param":
+        name = str(payload["key"])
         try:
-            value = check_param(payload["key"], payload["value"])
+            value = check_param(name, payload["value"])
         except MalformedInput as e:
             return {"done": False, "reason": e.message}
-        old = get_param(state, payload["key"])
-        state.put(param_key(payload["key"]), value)
-        return {"done": True, "param": payload["key"], "old": old, "new": value}
+        old = get_param(state, name)
+        state.put(param_key(name), value)
+        return {"done": True, "param": name, "old": old, "new": value}
     if kind == "spend":
         amount = int(payload["amount"])
-        treasury = get_pool(state, TREASURY)
+        to = str(payload["to"])
+        treasury = get_pool(state, TREASURY_POOL)
         if amount > treasury:
             return {"done": False, "reason": f"the treasury holds {treasury}, not {amount}"}
-        set_pool(state, TREASURY, treasury - amount)
-        increase_balance(state, payload["to"], amount)
-        return {"done": True, "paid": str(amount), "to": payload["to"]}
+        set_pool(state, TREASURY_POOL, treasury - amount)
+        increase_balance(state, to, amount)
+        return {"done": True, "paid": str(amount), "to": to}
     if kind == "sequencer":
-        state.put("chain/sequencer", payload["address"])
+        state.put(SEQUENCER_KEY, payload["address"])
         return {"done": True, "sequencer": payload["address"]}
     return {"done": True}

@@ -69,17 +69,19 @@ Rules, and why:
   still wants it done), else expires it with a refund; the assignee loses market_miss_slash_ppm
   of the job collateral and market_miss_reputation_penalty either way.
 
-State keys: `market/next_job`, `market/nodes` (sorted registered addresses), `market/pending`
-(job ids whose proof was included in the previous block), `node/<addr>`, `job/<id>`,
-`proof/<id>` ({"doc", "hash", "height"}), `proof_root/<prover>/<root>`, `job_due/<epoch>`, and the
-tokenomics inputs `epoch_work/<epoch>` and `active_nodes` (state.py's table).
+State keys (chain/keys.py): `market/next_job`, `market/nodes` (sorted registered addresses),
+`market/pending` (job ids whose proof was included in the previous block), `node/<addr>` (a
+NodeRecord), `job/<id>` (a Job), `proof/<id>` (a ProofRecord), `proof_root/<prover>/<root>`,
+`job_due/<epoch>`, and the tokenomics inputs `epoch_work/<epoch>` and `active_nodes`; the records
+are in chain/types.py.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
-from nnet.chain.accounts import StateLike, decrease_balance, get_balance, increase_balance
+from nnet.chain.accounts import decrease_balance, get_balance, increase_balance
+from nnet.chain.keys import NEXT_JOB_KEY, NODES_KEY
 from nnet.chain.market_challenge import compute_challenge_seed, make_contribution
 from nnet.chain.market_proof import (
     compute_proof_hash,
@@ -94,7 +96,6 @@ from nnet.chain.market_proof import (
     process_proof_submit,
 )
 from nnet.chain.market_settle import (
-    NODES_KEY,
     get_job,
     get_node,
     put_job,
@@ -103,11 +104,24 @@ from nnet.chain.market_settle import (
     settle_job,
 )
 from nnet.chain.params import get_param
+from nnet.chain.types import (
+    Address,
+    BlockContext,
+    Challenge,
+    Epoch,
+    Event,
+    Job,
+    NodeRecord,
+    StateLike,
+    Units,
+)
+from nnet.constants import PPM
 from nnet.econ.soundness import compute_required_q
 from nnet.encoding import format_amount as nnet
 from nnet.errors import InvalidTx, MalformedInput
 from nnet.proof.envclass import parse_env_class
 from nnet.proof.spec import MAX_CHECKPOINTS
+from nnet.tx import Tx
 
 __all__ = [
     "compute_challenge_seed",
@@ -131,22 +145,19 @@ __all__ = [
     "process_proof_submit",
 ]
 
-PPM = 1_000_000
-Event = dict[str, Any]
-
 
 # ---- reads (also for the prove / open / verify glue and the API) ------------------------------
-def get_challenge(state: StateLike, job_id: int) -> dict[str, Any] | None:
-    """The job's challenge once fixed: {"seed", "q", "segments", "of", "openings"} (openings: the
-    checkpoint indices proof.open must cover). Pass bytes.fromhex(seed[2:]) and q to
+def get_challenge(state: StateLike, job_id: int) -> Challenge | None:
+    """The job's challenge once fixed (seed, q, segments, of, openings: the checkpoint indices
+    proof.open must cover). Pass bytes.fromhex(seed[2:]) and q to
     nnet.proof.verifier.VerifyOptions to replay exactly these segments."""
     job = get_job(state, job_id)
-    return None if job is None else job.get("challenge")
+    return None if job is None else job.challenge
 
 
 def get_required_openings(state: StateLike, job_id: int) -> list[int]:
     challenge = get_challenge(state, job_id)
-    return [] if challenge is None else list(challenge["openings"])
+    return [] if challenge is None else list(challenge.openings)
 
 
 def compute_job_q(state: StateLike, segments: int) -> int:
@@ -165,7 +176,7 @@ def compute_required_collateral(state: StateLike, fee: int) -> int:
 
 
 # ---- nodes -------------------------------------------------------------------------------------
-def process_node_register(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_node_register(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     amount = int(tx.body["collateral"])
     try:
         parse_env_class(tx.body["env"])  # measured and canonical, never a name a Sybil picks
@@ -181,52 +192,56 @@ def process_node_register(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     node = get_node(state, tx.sender)
     new = node is None
     if node is None:
-        node = {
-            "collateral": 0,
-            "locked": 0,
-            "reputation": get_param(state, "market_start_reputation"),
-            "verified_work": 0,
-            "proofs_ok": 0,
-            "proofs_rejected": 0,
-            "proofs_missed": 0,
-            "last_verified_epoch": None,
-            "registered_height": ctx.height,
-        }
+        node = NodeRecord(
+            gpu=tx.body["gpu"],
+            env=tx.body["env"],
+            collateral=Units(0),
+            locked=Units(0),
+            reputation=get_param(state, "market_start_reputation"),
+            verified_work=0,
+            proofs_ok=0,
+            proofs_rejected=0,
+            proofs_missed=0,
+            last_verified_epoch=None,
+            registered_height=ctx.height,
+        )
         nodes = list(state.get(NODES_KEY) or [])
         state.put(NODES_KEY, sorted([*nodes, tx.sender]))
     decrease_balance(state, tx.sender, amount)
-    node |= {"gpu": tx.body["gpu"], "env": tx.body["env"]}
-    node["collateral"] = int(node["collateral"]) + amount
+    node = replace(
+        node,
+        gpu=tx.body["gpu"],
+        env=tx.body["env"],
+        collateral=Units(node.collateral + amount),
+    )
     put_node(state, tx.sender, node)
     return [
         {
             "type": "node.registered" if new else "node.updated",
             "node": tx.sender,
-            "collateral": str(node["collateral"]),
+            "collateral": str(node.collateral),
         }
     ]
 
 
-def process_node_withdraw(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_node_withdraw(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     amount = int(tx.body["amount"])
     node = get_node(state, tx.sender)
     if node is None:
         raise InvalidTx(f"{tx.sender} is not a registered node", code="not_a_node")
-    free = int(node["collateral"]) - int(node["locked"])
-    if amount > free:
+    if amount > node.free:
         raise InvalidTx(
-            f"{tx.sender} has {nnet(free)} NNET of free collateral "
-            f"({nnet(node['locked'])} NNET locked in jobs)",
+            f"{tx.sender} has {nnet(node.free)} NNET of free collateral "
+            f"({nnet(node.locked)} NNET locked in jobs)",
             code="insufficient_collateral",
         )
-    node["collateral"] = int(node["collateral"]) - amount
-    put_node(state, tx.sender, node)
+    put_node(state, tx.sender, replace(node, collateral=Units(node.collateral - amount)))
     increase_balance(state, tx.sender, amount)
     return [{"type": "node.withdrawn", "node": tx.sender, "amount": str(amount)}]
 
 
 # ---- jobs --------------------------------------------------------------------------------------
-def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_job_submit(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     body = tx.body
     fee = int(body["fee"])
     verifiers = int(body["verifiers"])
@@ -248,36 +263,26 @@ def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             code="insufficient_funds",
         )
     decrease_balance(state, tx.sender, fee)
-    job_id = int(state.get("market/next_job") or 1)
-    state.put("market/next_job", job_id + 1)
-    deadline = ctx.epoch + int(body["deadline_epochs"])
-    job: dict[str, Any] = {
-        "id": job_id,
-        "submitter": tx.sender,
-        "spec_cid": body["spec_cid"],
-        "spec_hash": body["spec_hash"],
-        "dataset_cid": body["dataset_cid"],
-        "fee": fee,
-        "escrow": fee,
-        "verifiers": verifiers,
-        "checkpoints": checkpoints,
-        "mode": body["mode"],
-        "work": int(body["work"]),
-        "q": compute_job_q(state, checkpoints - 1),
-        "status": "open",
-        "submit_height": ctx.height,
-        "claim_deadline": deadline,
-        "assignee": None,
-        "collateral": 0,
-        "proof_deadline": None,
-        "open_deadline": None,
-        "attest_deadline": None,
-        "challenge": None,
-        "drawn": [],
-        "openings": [],
-        "attestations": [],
-        "settlement": None,
-    }
+    job_id = int(state.get(NEXT_JOB_KEY) or 1)
+    state.put(NEXT_JOB_KEY, job_id + 1)
+    deadline = Epoch(ctx.epoch + int(body["deadline_epochs"]))
+    job = Job(
+        id=job_id,
+        submitter=Address(tx.sender),
+        spec_cid=body["spec_cid"],
+        spec_hash=body["spec_hash"],
+        dataset_cid=body["dataset_cid"],
+        fee=Units(fee),
+        escrow=Units(fee),
+        verifiers=verifiers,
+        checkpoints=checkpoints,
+        mode=body["mode"],
+        work=int(body["work"]),
+        q=compute_job_q(state, checkpoints - 1),
+        status="open",
+        submit_height=ctx.height,
+        claim_deadline=deadline,
+    )
     put_job(state, job)
     schedule_job(state, deadline, job_id)
     return [
@@ -286,44 +291,47 @@ def process_job_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             "job": job_id,
             "fee": str(fee),
             "claim_deadline": deadline,
-            "q": job["q"],
-            "segments": checkpoints - 1,
+            "q": job.q,
+            "segments": job.segments,
         }
     ]
 
 
-def process_job_claim(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_job_claim(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if job["status"] != "open":
-        raise InvalidTx(f"job {job['id']} is {job['status']}, not open", code="job_taken")
-    on_time(job["claim_deadline"], ctx, f"job {job['id']} can no longer be claimed", "late_claim")
-    if tx.sender == job["submitter"]:
+    if job.status != "open":
+        raise InvalidTx(f"job {job.id} is {job.status}, not open", code="job_taken")
+    on_time(job.claim_deadline, ctx, f"job {job.id} can no longer be claimed", "late_claim")
+    if tx.sender == job.submitter:
         raise InvalidTx("a submitter may not claim its own job", code="own_job")
     node = get_node(state, tx.sender)
     if node is None:
         raise InvalidTx(
-            f"{tx.sender} is not a registered node; run `nnet node register` first",
+            f"{tx.sender} is not a registered node; register it as a compute node first",
             code="not_a_node",
         )
-    need = compute_required_collateral(state, int(job["fee"]))
-    free = int(node["collateral"]) - int(node["locked"])
-    if free < need:
+    need = compute_required_collateral(state, job.fee)
+    if node.free < need:
         raise InvalidTx(
-            f"job {job['id']} needs {nnet(need)} NNET of collateral; "
-            f"{tx.sender} has {nnet(free)} NNET free",
+            f"job {job.id} needs {nnet(need)} NNET of collateral; "
+            f"{tx.sender} has {nnet(node.free)} NNET free",
             code="insufficient_collateral",
         )
-    node["locked"] = int(node["locked"]) + need
-    put_node(state, tx.sender, node)
-    deadline = ctx.epoch + get_param(state, "market_proof_epochs")
-    job |= {"status": "claimed", "assignee": tx.sender, "collateral": need}
-    job["proof_deadline"] = deadline
+    put_node(state, tx.sender, replace(node, locked=Units(node.locked + need)))
+    deadline = Epoch(ctx.epoch + get_param(state, "market_proof_epochs"))
+    job = replace(
+        job,
+        status="claimed",
+        assignee=Address(tx.sender),
+        collateral=Units(need),
+        proof_deadline=deadline,
+    )
     put_job(state, job)
-    schedule_job(state, deadline, job["id"])
+    schedule_job(state, deadline, job.id)
     return [
         {
             "type": "job.claimed",
-            "job": job["id"],
+            "job": job.id,
             "node": tx.sender,
             "collateral": str(need),
             "proof_deadline": deadline,
@@ -331,11 +339,11 @@ def process_job_claim(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
     ]
 
 
-def process_job_cancel(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_job_cancel(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if tx.sender != job["submitter"]:
-        raise InvalidTx(f"only the submitter may cancel job {job['id']}", code="not_submitter")
-    if job["status"] == "open":
+    if tx.sender != job.submitter:
+        raise InvalidTx(f"only the submitter may cancel job {job.id}", code="not_submitter")
+    if job.status == "open":
         return settle_job(
             state,
             job,
@@ -344,7 +352,11 @@ def process_job_cancel(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             height=ctx.height,
             epoch=ctx.epoch,
         )
-    if job["status"] == "claimed" and ctx.epoch > job["proof_deadline"]:
+    if (
+        job.status == "claimed"
+        and job.proof_deadline is not None
+        and ctx.epoch > job.proof_deadline
+    ):
         return settle_job(
             state,
             job,
@@ -355,7 +367,7 @@ def process_job_cancel(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             miss_slash=True,
         )
     raise InvalidTx(
-        f"job {job['id']} is {job['status']}; a job can be cancelled before it is claimed or "
+        f"job {job.id} is {job.status}; a job can be cancelled before it is claimed or "
         "after its proof deadline passed without a proof",
         code="not_cancellable",
     )

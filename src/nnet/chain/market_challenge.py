@@ -17,17 +17,18 @@ so a sequencer that censors contributions can delay a job but never choose among
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from coincurve import PrivateKey, PublicKey
 
-from nnet.chain.accounts import StateLike
 from nnet.chain.market_settle import put_job, schedule_job
 from nnet.chain.params import get_param
+from nnet.chain.types import Address, BlockContext, Challenge, Epoch, Event, Job, StateLike
 from nnet.crypto import address_of_public_key, keccak256
 from nnet.encoding import hex_to_bytes
 from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
 from nnet.proof.challenge import compute_challenge
+from nnet.tx import Tx
 from nnet.vrf import PROOF_LEN, prove, verify
 
 __all__ = [
@@ -37,8 +38,6 @@ __all__ = [
     "make_contribution",
     "record_contribution",
 ]
-
-Event = dict[str, Any]
 
 
 def compute_contribution_alpha(job_id: int, proof_hash: str) -> bytes:
@@ -59,7 +58,7 @@ def compute_challenge_seed(draw_seed: bytes, contributions: list[bytes]) -> byte
     return keccak256(draw_seed + b"".join(contributions))
 
 
-def _check_contribution(tx: Any, job: dict[str, Any], proof_hash: str) -> bytes:
+def _check_contribution(tx: Tx, job: Job, proof_hash: str) -> bytes:
     """The contribution's VRF output, if it is the sender's and verifies."""
     try:
         key = hex_to_bytes(tx.body["key"], "proof.seed key", 33)
@@ -70,67 +69,68 @@ def _check_contribution(tx: Any, job: dict[str, Any], proof_hash: str) -> bytes:
     if owner != tx.sender:
         raise InvalidTx(f"proof.seed key is {owner}'s, not the sender's", code="bad_seed")
     try:
-        return verify(key, pi, compute_contribution_alpha(int(job["id"]), proof_hash))
+        return verify(key, pi, compute_contribution_alpha(job.id, proof_hash))
     except VerificationFailed as e:
         raise InvalidTx(f"bad proof.seed: {e.message}", code="bad_seed") from None
 
 
 def record_contribution(
-    state: StateLike, job: dict[str, Any], tx: Any, ctx: Any, proof_hash: str
+    state: StateLike, job: Job, tx: Tx, ctx: BlockContext, proof_hash: str
 ) -> list[Event]:
     """A drawn verifier's contribution (proof.seed); the last one fixes the challenge in the
     same block."""
-    if job["status"] != "drawn":
+    if job.status != "drawn":
         raise InvalidTx(
-            f"job {job['id']} is {job['status']}, not awaiting challenge randomness",
+            f"job {job.id} is {job.status}, not awaiting challenge randomness",
             code="not_drawn_status",
         )
-    if tx.sender not in job["drawn"]:
-        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job['id']}", code="not_drawn")
-    given = dict(job.get("contributions") or {})
-    if tx.sender in given:
+    sender = Address(tx.sender)
+    if sender not in job.drawn:
+        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job.id}", code="not_drawn")
+    given = dict(job.contributions or {})
+    if sender in given:
+        raise InvalidTx(f"{tx.sender} already contributed to job {job.id}", code="already_seeded")
+    deadline = job.seed_deadline
+    if deadline is None or ctx.epoch > deadline:
         raise InvalidTx(
-            f"{tx.sender} already contributed to job {job['id']}", code="already_seeded"
+            f"contribution too late: the deadline was epoch {deadline}", code="late_seed"
         )
-    if ctx.epoch > job["seed_deadline"]:
-        raise InvalidTx(
-            f"contribution too late: the deadline was epoch {job['seed_deadline']}",
-            code="late_seed",
-        )
-    given[tx.sender] = "0x" + _check_contribution(tx, job, proof_hash).hex()
-    job["contributions"] = given
-    events: list[Event] = [{"type": "proof.seeded", "job": job["id"], "verifier": tx.sender}]
-    if len(given) == len(job["drawn"]):
+    given[sender] = "0x" + _check_contribution(tx, job, proof_hash).hex()
+    job = replace(job, contributions=given)
+    events: list[Event] = [{"type": "proof.seeded", "job": job.id, "verifier": tx.sender}]
+    if len(given) == len(job.drawn):
         events += fix_challenge(state, job, ctx)
     else:
         put_job(state, job)
     return events
 
 
-def fix_challenge(state: StateLike, job: dict[str, Any], ctx: Any) -> list[Event]:
+def fix_challenge(state: StateLike, job: Job, ctx: BlockContext) -> list[Event]:
     """Every drawn verifier spoke: fix the segments and openings, start the opening deadline."""
-    given = job["contributions"]
-    parts = [hex_to_bytes(given[v], "contribution", 32) for v in job["drawn"]]
-    seed = compute_challenge_seed(hex_to_bytes(job["draw_seed"], "draw seed", 32), parts)
-    n, q = int(job["checkpoints"]) - 1, int(job["q"])
+    given = job.contributions or {}
+    if job.draw_seed is None or set(given) != set(job.drawn):
+        raise InvalidTx(f"job {job.id} is not ready for its challenge", code="not_drawn_status")
+    parts = [hex_to_bytes(given[v], "contribution", 32) for v in job.drawn]
+    seed = compute_challenge_seed(hex_to_bytes(job.draw_seed, "draw seed", 32), parts)
+    n, q = job.segments, job.q
     segments = sorted(set(compute_challenge(seed, n, q)) | {n - 1})
-    job["challenge"] = {
-        "seed": "0x" + seed.hex(),
-        "draw_seed": job["draw_seed"],
-        "q": q,
-        "segments": segments,
-        "of": n,
-        "openings": sorted({0, *segments, *(s + 1 for s in segments)}),
-    }
-    job["status"] = "challenged"
-    job["open_deadline"] = ctx.epoch + get_param(state, "market_open_epochs")
+    challenge = Challenge(
+        seed="0x" + seed.hex(),
+        draw_seed=job.draw_seed,
+        q=q,
+        segments=tuple(segments),
+        of=n,
+        openings=tuple(sorted({0, *segments, *(s + 1 for s in segments)})),
+    )
+    open_deadline = Epoch(ctx.epoch + get_param(state, "market_open_epochs"))
+    job = replace(job, challenge=challenge, status="challenged", open_deadline=open_deadline)
     put_job(state, job)
-    schedule_job(state, job["open_deadline"], job["id"])
+    schedule_job(state, open_deadline, job.id)
     return [
         {
             "type": "proof.challenged",
-            "job": job["id"],
+            "job": job.id,
             "segments": segments,
-            "verifiers": job["drawn"],
+            "verifiers": list(job.drawn),
         }
     ]

@@ -5,12 +5,13 @@ docstring; payouts in market_settle.py.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from nnet.chain.accounts import StateLike, get_stake
+from nnet.chain.accounts import get_stake
+from nnet.chain.keys import NODES_KEY, PENDING_KEY, proof_key, proof_root_key
 from nnet.chain.market_challenge import record_contribution
 from nnet.chain.market_settle import (
-    NODES_KEY,
     get_job,
     get_node,
     is_final,
@@ -20,11 +21,25 @@ from nnet.chain.market_settle import (
     tally_attestations,
 )
 from nnet.chain.params import get_param
+from nnet.chain.types import (
+    Address,
+    Attestation,
+    BlockContext,
+    Epoch,
+    Event,
+    Job,
+    JsonObject,
+    Opening,
+    ProofRecord,
+    StateLike,
+)
+from nnet.constants import PPM
 from nnet.crypto import keccak256
 from nnet.encoding import canonical_json, hex_to_bytes
 from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
 from nnet.proof.document import verify_document
 from nnet.proof.shape import check_proof_shape
+from nnet.tx import Tx
 
 __all__ = [
     "compute_proof_hash",
@@ -41,24 +56,14 @@ __all__ = [
     "select_verifier_pool",
 ]
 
-PENDING_KEY = "market/pending"
-PPM = 1_000_000
 # accept; reject (the openings are invalid); unavailable (they could not be fetched by the
 # deadline: the prover withheld them). Both of the latter count against the prover.
 VERDICTS = ("accept", "reject", "unavailable")
 MAX_REASONS = 64
 MAX_REASON_CHARS = 1_000
 
-
-def root_key(prover: str, root: str) -> str:
-    """`proof_root/<prover>/<root>` -> the job a prover proved a run's Merkle root for (never
-    reused by that prover). Per prover, so a thief who copies a root and submits it first cannot
-    lock the honest prover out; its own copy fails the init check (runs are bound to their
-    prover) and is slashed."""
-    return f"proof_root/{prover.lower()}/{root.lower()}"
-
-
-Event = dict[str, Any]
+# `proof_root/<prover>/<root>`: one run, one payment (chain/keys.py)
+root_key = proof_root_key
 
 
 # ---- reads and shared checks -------------------------------------------------------------------
@@ -67,31 +72,32 @@ def compute_proof_hash(doc: dict[str, Any]) -> str:
     return "0x" + keccak256(canonical_json(doc)).hex()
 
 
-def get_proof(state: StateLike, job_id: int) -> dict[str, Any] | None:
-    """{"doc", "hash", "height"} of the job's proof, or None."""
-    record = state.get(f"proof/{job_id}")
-    return None if record is None else dict(record)
+def get_proof(state: StateLike, job_id: int) -> ProofRecord | None:
+    """The job's proof document, its hash and the block it came in, or None."""
+    raw = state.get(proof_key(job_id))
+    return None if raw is None else ProofRecord.from_state(raw)
 
 
-def need_job(state: StateLike, job_id: int) -> dict[str, Any]:
+def need_job(state: StateLike, job_id: int) -> Job:
     job = get_job(state, job_id)
     if job is None:
         raise InvalidTx(f"no job {job_id}", code="unknown_job")
     if is_final(job):
-        why = job["settlement"]["reason"] if job.get("settlement") else ""
+        why = job.settlement.reason if job.settlement is not None else ""
         raise InvalidTx(
-            f"job {job_id} is already settled ({job['status']}: {why})", code="job_settled"
+            f"job {job_id} is already settled ({job.status}: {why})", code="job_settled"
         )
     return job
 
 
-def on_time(deadline: int, ctx: Any, what: str, code: str) -> None:
-    if ctx.epoch > deadline:
+def on_time(deadline: int | None, ctx: BlockContext, what: str, code: str) -> None:
+    """Refuse a transaction after `deadline` (an epoch; None: the job has no such deadline)."""
+    if deadline is None or ctx.epoch > deadline:
         raise InvalidTx(f"{what}: the deadline was epoch {deadline}, now {ctx.epoch}", code=code)
 
 
 # ---- proofs ------------------------------------------------------------------------------------
-def _check_proof_doc(doc: dict[str, Any], job: dict[str, Any], sender: str) -> None:
+def _check_proof_doc(doc: JsonObject, job: Job, sender: str) -> None:
     try:
         check_proof_shape(doc)  # every field verifiers rely on, so none can make them crash
         signer = verify_document(doc, "nnet.proof", "prover")
@@ -99,32 +105,32 @@ def _check_proof_doc(doc: dict[str, Any], job: dict[str, Any], sender: str) -> N
         raise InvalidTx(f"bad proof document: {e.message}", code="bad_proof") from None
     if signer != sender:
         raise InvalidTx(f"the proof is signed by {signer}, not by {sender}", code="bad_proof")
-    mine = {
-        "job": str(job["id"]),
-        "spec": job["spec_hash"],
-        "dataset": job["dataset_cid"],
-        "checkpoints": job["checkpoints"],
-        "mode": job["mode"],
+    mine: dict[str, str | int] = {
+        "job": str(job.id),
+        "spec": job.spec_hash,
+        "dataset": job.dataset_cid,
+        "checkpoints": job.checkpoints,
+        "mode": job.mode,
     }
     for name, want in mine.items():
         if doc.get(name) != want:
             raise InvalidTx(
-                f"proof for another job: its {name} is {doc.get(name)!r}, job {job['id']} "
+                f"proof for another job: its {name} is {doc.get(name)!r}, job {job.id} "
                 f"has {want!r}",
                 code="wrong_job",
             )
 
 
-def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_proof_submit(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if job["assignee"] != tx.sender:
-        who = job["assignee"] or "nobody"
+    if job.assignee != tx.sender:
+        who = job.assignee or "nobody"
         raise InvalidTx(
-            f"job {job['id']} is claimed by {who}, not by {tx.sender}", code="not_assignee"
+            f"job {job.id} is claimed by {who}, not by {tx.sender}", code="not_assignee"
         )
-    if job["status"] != "claimed":
-        raise InvalidTx(f"job {job['id']} already has a proof", code="already_proved")
-    on_time(job["proof_deadline"], ctx, "proof too late", "late_proof")
+    if job.status != "claimed":
+        raise InvalidTx(f"job {job.id} already has a proof", code="already_proved")
+    on_time(job.proof_deadline, ctx, "proof too late", "late_proof")
     doc = tx.body["proof"]
     _check_proof_doc(doc, job, tx.sender)
     used = state.get(root_key(tx.sender, doc["root"]))
@@ -133,37 +139,34 @@ def process_proof_submit(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
             f"this run (Merkle root {doc['root'][:18]}…) was already proved for job {used}",
             code="duplicate_root",
         )
-    state.put(root_key(tx.sender, doc["root"]), job["id"])
+    state.put(root_key(tx.sender, doc["root"]), job.id)
     proof_hash = compute_proof_hash(doc)
-    state.put(f"proof/{job['id']}", {"doc": doc, "hash": proof_hash, "height": ctx.height})
-    job["status"] = "proved"
-    put_job(state, job)
+    state.put(proof_key(job.id), ProofRecord(doc, proof_hash, ctx.height).to_state())
+    put_job(state, replace(job, status="proved"))
     pending = list(state.get(PENDING_KEY) or [])
-    state.put(PENDING_KEY, [*pending, job["id"]])
-    return [{"type": "proof.submitted", "job": job["id"], "proof": proof_hash}]
+    state.put(PENDING_KEY, [*pending, job.id])
+    return [{"type": "proof.submitted", "job": job.id, "proof": proof_hash}]
 
 
-def _verifier_weights(state: StateLike, job: dict[str, Any]) -> list[tuple[str, int, str]]:
+def _verifier_weights(state: StateLike, job: Job) -> list[tuple[Address, int, str]]:
     """(address, weight, env) of every node that may verify this job: all registered nodes but
     its prover and its submitter; weight = (bonded stake + collateral) x (1 + reputation)."""
     out = []
     for address in state.get(NODES_KEY) or []:
-        if address in (job["assignee"], job["submitter"]):
+        if address in (job.assignee, job.submitter):
             continue
         node = get_node(state, address)
         if node is None:
             continue
-        weight = (int(get_stake(state, address)["bonded"]) + int(node["collateral"])) * (
-            1 + int(node["reputation"])
-        )
+        weight = (get_stake(state, address).bonded + node.collateral) * (1 + node.reputation)
         if weight > 0:
-            out.append((address, weight, str(node.get("env"))))
+            out.append((Address(address), weight, node.env))
     return out
 
 
 def select_verifier_pool(
-    state: StateLike, job: dict[str, Any], proof: dict[str, Any]
-) -> tuple[list[tuple[str, int]], str]:
+    state: StateLike, job: Job, proof: JsonObject
+) -> tuple[list[tuple[Address, int]], str]:
     """The nodes a job's verifiers are drawn from, and why (a refusal reason when empty).
 
     Tolerance mode: every eligible node, whatever its class (each compares within its own
@@ -172,7 +175,7 @@ def select_verifier_pool(
     least market_min_class_pool_ppm of all eligible verifier weight. A class a Sybil made up for
     itself is neither; the job then gets no verifiers (refunded, nobody paid)."""
     everyone = _verifier_weights(state, job)
-    if job.get("mode", proof.get("mode")) != "exact":
+    if job.mode != "exact":
         return [(a, w) for a, w, _ in everyone], "every class (tolerance mode)"
     pool = [(a, w) for a, w, env in everyone if env == proof.get("env")]
     total = sum(w for _, w, _ in everyone)
@@ -188,15 +191,13 @@ def select_verifier_pool(
     )
 
 
-def draw_verifiers(
-    state: StateLike, job: dict[str, Any], proof: dict[str, Any], seed: bytes
-) -> list[str]:
+def draw_verifiers(state: StateLike, job: Job, proof: JsonObject, seed: bytes) -> list[Address]:
     """Stake-weighted draw without replacement from the job's pool (see `select_verifier_pool`
     and the module docstring); deterministic in `seed`, which no single party controls."""
     candidates, _ = select_verifier_pool(state, job, proof)
-    chosen: list[str] = []
+    chosen: list[Address] = []
     counter = 0
-    while candidates and len(chosen) < int(job["verifiers"]):
+    while candidates and len(chosen) < job.verifiers:
         total = sum(w for _, w in candidates)
         limit = (1 << 256) - (1 << 256) % total
         while True:
@@ -214,7 +215,7 @@ def draw_verifiers(
     return chosen
 
 
-def process_market_begin_block(state: StateLike, ctx: Any) -> list[Event]:
+def process_market_begin_block(state: StateLike, ctx: BlockContext) -> list[Event]:
     """Begin-block step: fix the challenge and draw the verifiers of every proof included in the
     previous block, whose hash (ctx.prev_hash) is now known."""
     pending = state.get(PENDING_KEY)
@@ -224,74 +225,72 @@ def process_market_begin_block(state: StateLike, ctx: Any) -> list[Event]:
     for job_id in pending:
         job = get_job(state, int(job_id))
         record = get_proof(state, int(job_id))
-        if job is None or record is None or job["status"] != "proved":
+        if job is None or record is None or job.status != "proved":
             continue
-        doc = record["doc"]
-        draw_seed = keccak256(ctx.beacon + hex_to_bytes(record["hash"], "proof hash", 32))
-        job["draw_seed"] = "0x" + draw_seed.hex()
-        job["draw_beacon"] = "0x" + ctx.beacon.hex()
-        job["drawn"] = draw_verifiers(state, job, doc, draw_seed)
-        if not job["drawn"]:
+        doc = record.doc
+        draw_seed = keccak256(ctx.beacon + hex_to_bytes(record.hash, "proof hash", 32))
+        job = replace(job, draw_seed="0x" + draw_seed.hex(), draw_beacon="0x" + ctx.beacon.hex())
+        job = replace(job, drawn=tuple(draw_verifiers(state, job, doc, draw_seed)))
+        if not job.drawn:
             _, why = select_verifier_pool(state, job, doc)
             reason = why if why.startswith("no verifier pool") else "no eligible verifier"
             events += settle_job(state, job, "refunded", reason, height=ctx.height, epoch=ctx.epoch)
             continue
         # the segments are fixed once every drawn verifier adds its randomness (proof.seed)
-        job["status"] = "drawn"
-        job["contributions"] = {}
-        job["seed_deadline"] = ctx.epoch + get_param(state, "market_open_epochs")
+        seed_deadline = Epoch(ctx.epoch + get_param(state, "market_open_epochs"))
+        job = replace(job, status="drawn", contributions={}, seed_deadline=seed_deadline)
         put_job(state, job)
-        schedule_job(state, job["seed_deadline"], job["id"])
-        events.append({"type": "proof.drawn", "job": job["id"], "verifiers": job["drawn"]})
+        schedule_job(state, seed_deadline, job.id)
+        events.append({"type": "proof.drawn", "job": job.id, "verifiers": list(job.drawn)})
     state.put(PENDING_KEY, None)
     return events
 
 
-def process_proof_seed(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_proof_seed(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    record = get_proof(state, job["id"])
+    record = get_proof(state, job.id)
     if record is None:
-        raise InvalidTx(f"job {job['id']} has no proof", code="not_drawn_status")
-    return record_contribution(state, job, tx, ctx, record["hash"])
+        raise InvalidTx(f"job {job.id} has no proof", code="not_drawn_status")
+    return record_contribution(state, job, tx, ctx, record.hash)
 
 
-def process_proof_open(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_proof_open(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if job["assignee"] != tx.sender:
-        raise InvalidTx(
-            f"only the assignee of job {job['id']} opens its proof", code="not_assignee"
-        )
-    if job["status"] != "challenged":
+    if job.assignee != tx.sender:
+        raise InvalidTx(f"only the assignee of job {job.id} opens its proof", code="not_assignee")
+    if job.status != "challenged" or job.challenge is None:
         why = (
             "its challenge is fixed once every drawn verifier has added its randomness"
-            if job["status"] in ("proved", "drawn")
+            if job.status in ("proved", "drawn")
             else ""
         )
         raise InvalidTx(
-            f"job {job['id']} is {job['status']}, not awaiting openings {why}".rstrip(),
+            f"job {job.id} is {job.status}, not awaiting openings {why}".rstrip(),
             code="not_challenged",
         )
-    on_time(job["open_deadline"], ctx, "openings too late", "late_opening")
+    on_time(job.open_deadline, ctx, "openings too late", "late_opening")
     # each opening names where its checkpoint is ({index, cid}); the verifiers check it against
     # the proof's trace, which commits every checkpoint's hashes under the root, so no Merkle
     # path travels on chain (an opening stays ~100 bytes whatever N: Q up to 44 fits one tx)
-    given = tx.body["openings"]
-    want = job["challenge"]["openings"]
-    if sorted(o["index"] for o in given) != want:
+    given = [Opening.from_state(o) for o in tx.body["openings"]]
+    want = list(job.challenge.openings)
+    if sorted(o.index for o in given) != want:
         raise InvalidTx(
             f"openings must cover exactly checkpoints {want}, once each", code="bad_opening"
         )
-    job["openings"] = sorted(given, key=lambda o: int(o["index"]))
-    job["status"] = "opened"
-    job["attest_deadline"] = ctx.epoch + get_param(state, "market_attest_epochs")
+    attest_deadline = Epoch(ctx.epoch + get_param(state, "market_attest_epochs"))
+    job = replace(
+        job,
+        openings=tuple(sorted(given, key=lambda o: o.index)),
+        status="opened",
+        attest_deadline=attest_deadline,
+    )
     put_job(state, job)
-    schedule_job(state, job["attest_deadline"], job["id"])
-    return [{"type": "proof.opened", "job": job["id"], "openings": len(given)}]
+    schedule_job(state, attest_deadline, job.id)
+    return [{"type": "proof.opened", "job": job.id, "openings": len(given)}]
 
 
-def _check_attestation(
-    doc: dict[str, Any], job: dict[str, Any], sender: str, proof_hash: str
-) -> None:
+def _check_attestation(doc: JsonObject, job: Job, sender: str, proof_hash: str) -> None:
     try:
         signer = verify_document(doc, "nnet.attestation", "verifier")
     except (MalformedInput, VerificationFailed) as e:
@@ -302,16 +301,15 @@ def _check_attestation(
         )
     if doc.get("proof") != proof_hash:
         raise InvalidTx(
-            f"the attestation is about proof {doc.get('proof')!r}, not job {job['id']}'s "
-            f"{proof_hash}",
+            f"the attestation is about proof {doc.get('proof')!r}, not job {job.id}'s {proof_hash}",
             code="wrong_proof",
         )
     challenge = doc.get("challenge")
     seed = challenge.get("seed") if isinstance(challenge, dict) else None
-    if seed != job["challenge"]["seed"]:
+    want = None if job.challenge is None else job.challenge.seed
+    if seed != want:
         raise InvalidTx(
-            f"the attestation used challenge seed {seed!r}, the chain's is "
-            f"{job['challenge']['seed']}",
+            f"the attestation used challenge seed {seed!r}, the chain's is {want}",
             code="wrong_challenge",
         )
     verdict, reasons = doc.get("verdict"), doc.get("reasons")
@@ -333,40 +331,35 @@ def _check_attestation(
         )
 
 
-def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
+def process_proof_attest(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if tx.sender not in job["drawn"]:
-        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job['id']}", code="not_drawn")
-    record = get_proof(state, job["id"])
+    if tx.sender not in job.drawn:
+        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job.id}", code="not_drawn")
+    record = get_proof(state, job.id)
     if record is None:
-        raise InvalidTx(f"job {job['id']} has no proof", code="not_opened")
-    if job["status"] != "opened":
+        raise InvalidTx(f"job {job.id} has no proof", code="not_opened")
+    if job.status != "opened":
         raise InvalidTx(
-            f"job {job['id']} is {job['status']}; attestations come after the openings",
+            f"job {job.id} is {job.status}; attestations come after the openings",
             code="not_opened",
         )
-    if any(a["verifier"] == tx.sender for a in job["attestations"]):
-        raise InvalidTx(f"{tx.sender} already attested job {job['id']}", code="already_attested")
-    on_time(job["attest_deadline"], ctx, "attestation too late", "late_attestation")
+    if any(a.verifier == tx.sender for a in job.attestations):
+        raise InvalidTx(f"{tx.sender} already attested job {job.id}", code="already_attested")
+    on_time(job.attest_deadline, ctx, "attestation too late", "late_attestation")
     doc = tx.body["attestation"]
-    _check_attestation(doc, job, tx.sender, record["hash"])
-    entry: dict[str, Any] = {
-        "verifier": tx.sender,
-        "verdict": doc["verdict"],
-        "reasons": doc["reasons"],
-        "hash": compute_proof_hash(doc),
-        "height": ctx.height,
-    }
-    job["attestations"] = [*job["attestations"], entry]
+    _check_attestation(doc, job, tx.sender, record.hash)
+    entry = Attestation(
+        verifier=Address(tx.sender),
+        verdict=doc["verdict"],
+        reasons=tuple(doc["reasons"]),
+        hash=compute_proof_hash(doc),
+        height=ctx.height,
+    )
+    job = replace(job, attestations=(*job.attestations, entry))
     events: list[Event] = [
-        {
-            "type": "proof.attested",
-            "job": job["id"],
-            "verifier": tx.sender,
-            "verdict": doc["verdict"],
-        }
+        {"type": "proof.attested", "job": job.id, "verifier": tx.sender, "verdict": doc["verdict"]}
     ]
-    majority = len(job["drawn"]) // 2 + 1
+    majority = len(job.drawn) // 2 + 1
     accepting, rejecting = tally_attestations(job)
     if len(accepting) >= majority:
         events += settle_job(
@@ -379,7 +372,7 @@ def process_proof_attest(state: StateLike, tx: Any, ctx: Any) -> list[Event]:
         )
     elif len(rejecting) >= majority:
         withheld = all(
-            a["verdict"] == "unavailable" for a in job["attestations"] if a["verifier"] in rejecting
+            a.verdict == "unavailable" for a in job.attestations if a.verifier in rejecting
         )
         events += settle_job(
             state,

@@ -30,12 +30,14 @@ econ/soundness.py) and a missed proof `market_miss_slash_ppm`; the econ model ke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any
 
+from nnet.chain.keys import param_key
+from nnet.chain.types import StateLike
+from nnet.constants import PPB
 from nnet.econ.params import PARAM_SPECS as ECON_PARAM_SPECS
-from nnet.econ.params import ParamSpec as EconParamSpec
+from nnet.econ.params import Kind, ParamSpec
 from nnet.errors import MalformedInput
 
 __all__ = [
@@ -44,7 +46,6 @@ __all__ = [
     "PARAMS",
     "PPB",
     "ParamSpec",
-    "StateReader",
     "check_param",
     "get_econ_values",
     "get_param",
@@ -53,28 +54,16 @@ __all__ = [
 ]
 
 
-class StateReader(Protocol):
-    def get(self, key: str) -> Any: ...
+def _row(name: str, kind: Kind, default: int, low: int, high: int, doc: str) -> ParamSpec:
+    """A chain row: an integer parameter (the one ParamSpec class, econ/params.py)."""
+    return ParamSpec(name, kind, default, low, high, "", doc)
 
 
-@dataclass(frozen=True)
-class ParamSpec:
-    """One row of the table. `kind`: "count" (an integer), "units" (an amount), "ppm" (a share)."""
-
-    name: str
-    kind: str
-    default: int
-    min: int
-    max: int
-    doc: str
-
-
-PPB = 10**9
 # econ kind -> chain kind: every econ rate is an exact multiple of 1e-9 (checked at import)
-ECON_KINDS = {"rate": "ppb", "amount": "units", "count": "count"}
+ECON_KINDS: dict[str, Kind] = {"rate": "ppb", "amount": "units", "count": "count"}
 
 
-def _to_chain_int(spec: EconParamSpec, value: Fraction | int) -> int:
+def _to_chain_int(spec: ParamSpec, value: Fraction | int) -> int:
     """An econ value as the integer the chain stores; refuses values finer than 1 ppb."""
     scaled = Fraction(value) * (PPB if spec.kind == "rate" else 1)
     if scaled.denominator != 1:
@@ -82,15 +71,16 @@ def _to_chain_int(spec: EconParamSpec, value: Fraction | int) -> int:
     return int(scaled)
 
 
-def _econ_row(spec: EconParamSpec) -> ParamSpec:
-    """The chain row of one economic parameter: the same name, default and bounds."""
+def _econ_row(spec: ParamSpec) -> ParamSpec:
+    """The chain row of one economic parameter: the same name, default, bounds and meaning."""
     return ParamSpec(
         spec.name,
         ECON_KINDS[spec.kind],
         _to_chain_int(spec, spec.default),
         _to_chain_int(spec, spec.min),
         _to_chain_int(spec, spec.max),
-        f"{spec.meaning} [{spec.unit}]",
+        spec.unit,
+        spec.meaning,
     )
 
 
@@ -100,7 +90,7 @@ ECON_OFF_CHAIN = {
     "(all of it); slash_fraction is the econ model's number only",
 }
 
-_M = ParamSpec
+_M = _row
 _MARKET_PARAMS = (
     _M("market_max_verifiers", "count", 5, 1, 100, "most verifiers a job may ask for"),
     _M("market_max_deadline_epochs", "count", 1_000, 0, 100_000, "longest claim deadline"),
@@ -133,21 +123,21 @@ _MARKET_PARAMS = (
 PARAMS: dict[str, ParamSpec] = {
     p.name: p
     for p in (
-        ParamSpec("epoch_blocks", "count", 100, 2, 1_000_000, "blocks per epoch"),
-        ParamSpec(
+        _row("epoch_blocks", "count", 100, 2, 1_000_000, "blocks per epoch"),
+        _row(
             "unbonding_epochs", "count", 7, 0, 10_000, "full epochs an unstaked amount stays locked"
         ),
         # the minimum fee (chain/fees.py): min_fee + min_fee_per_byte x signed size in bytes;
         # a transfer (~330 bytes) pays ~0.0043 NNET, a 64 KiB transaction ~0.66 NNET
         # (docs/economics.md, "Transaction fees")
-        ParamSpec("min_fee", "units", 10**15, 0, 10**24, "least fee of any transaction"),
-        ParamSpec(
+        _row("min_fee", "units", 10**15, 0, 10**24, "least fee of any transaction"),
+        _row(
             "min_fee_per_byte", "units", 10**13, 0, 10**21, "minimum fee per byte of a transaction"
         ),
-        ParamSpec("max_block_txs", "count", 20_000, 1, 1_000_000, "most transactions in one block"),
+        _row("max_block_txs", "count", 20_000, 1, 1_000_000, "most transactions in one block"),
         # every valid transaction fits (MAX_TX_BYTES); at most 12 MiB so a block, served alone,
         # stays under the 16 MiB a GET /blocks page may hold
-        ParamSpec(
+        _row(
             "max_block_bytes",
             "count",
             8 << 20,
@@ -157,18 +147,12 @@ PARAMS: dict[str, ParamSpec] = {
         ),
         # tokenomics (chain/economics.py): fees go to the epoch's reward funding; governance may
         # give the block's proposer a cut first
-        ParamSpec(
-            "fee_proposer_ppm", "ppm", 0, 0, 1_000_000, "share of each fee paid to the proposer"
-        ),
+        _row("fee_proposer_ppm", "ppm", 0, 0, 1_000_000, "share of each fee paid to the proposer"),
         # governance (chain/governance.py, docs/governance.md); ppm = parts per million
-        ParamSpec(
-            "gov_deposit_epochs", "count", 2, 1, 10_000, "epochs a proposal may gather deposits"
-        ),
-        ParamSpec(
-            "gov_voting_epochs", "count", 2, 1, 10_000, "epochs a proposal is open for votes"
-        ),
-        ParamSpec("gov_min_deposit", "units", 100 * 10**18, 0, 10**27, "deposit that opens voting"),
-        ParamSpec(
+        _row("gov_deposit_epochs", "count", 2, 1, 10_000, "epochs a proposal may gather deposits"),
+        _row("gov_voting_epochs", "count", 2, 1, 10_000, "epochs a proposal is open for votes"),
+        _row("gov_min_deposit", "units", 100 * 10**18, 0, 10**27, "deposit that opens voting"),
+        _row(
             "gov_min_propose_deposit",
             "units",
             10 * 10**18,
@@ -176,14 +160,12 @@ PARAMS: dict[str, ParamSpec] = {
             10**27,
             "least deposit a gov.propose must carry (the proposer's)",
         ),
-        ParamSpec(
+        _row(
             "gov_quorum_ppm", "ppm", 334_000, 0, 1_000_000, "share of bonded stake that must vote"
         ),
-        ParamSpec("gov_threshold_ppm", "ppm", 500_000, 1, 1_000_000, "yes share needed to pass"),
-        ParamSpec(
-            "gov_veto_ppm", "ppm", 334_000, 1, 1_000_000, "veto share that rejects and burns"
-        ),
-        ParamSpec(
+        _row("gov_threshold_ppm", "ppm", 500_000, 1, 1_000_000, "yes share needed to pass"),
+        _row("gov_veto_ppm", "ppm", 334_000, 1, 1_000_000, "veto share that rejects and burns"),
+        _row(
             "gov_reputation_bonus_ppm",
             "ppm",
             200_000,
@@ -196,10 +178,6 @@ PARAMS: dict[str, ParamSpec] = {
         *(_econ_row(spec) for spec in ECON_PARAM_SPECS if spec.name not in ECON_OFF_CHAIN),
     )
 }
-
-
-def param_key(name: str) -> str:
-    return f"param/{name}"
 
 
 def check_param(name: str, value: object) -> int:
@@ -216,13 +194,13 @@ def check_param(name: str, value: object) -> int:
     return value
 
 
-def get_param(state: StateReader, name: str) -> int:
+def get_param(state: StateLike, name: str) -> int:
     """The current value of a parameter (its default if the state has never set it)."""
     value = state.get(param_key(name))
-    return PARAMS[name].default if value is None else int(value)
+    return int(PARAMS[name].default) if value is None else int(value)
 
 
-def get_econ_values(state: StateReader) -> dict[str, int]:
+def get_econ_values(state: StateLike) -> dict[str, int]:
     """Every economic parameter as the chain integer in force: the chain rows from state, the
     ECON_OFF_CHAIN ones at their econ default (nothing on chain reads them)."""
     return {
@@ -235,7 +213,7 @@ def get_econ_values(state: StateReader) -> dict[str, int]:
     }
 
 
-def get_params_view(state: StateReader) -> dict[str, dict[str, Any]]:
+def get_params_view(state: StateLike) -> dict[str, dict[str, Any]]:
     """The table as the daemon serves it: amounts (and any number that may pass 2^53, as
     PROTOCOL.md asks) as decimal strings, other counts, ppm and ppb as integers."""
     out: dict[str, dict[str, Any]] = {}

@@ -1,8 +1,9 @@
 """The chain state: a flat key-value map with a journal, and the write-set hash chain.
 
-Keys are strings `"<kind>/<id>"` (see KEYS below); values are JSON values made of dicts, lists,
-strings and integers, and are treated as immutable: a mutator builds a new value and `put`s it.
-`None` means absent; putting `None` deletes the key.
+Keys are strings `"<kind>/<id>"` built only by chain/keys.py, whose KEYSPACE table is the state
+layout; values are JSON values made of dicts, lists, strings and integers (a record's value is its
+`to_state()`, chain/types.py), and are treated as immutable: a mutator builds a new value and
+`put`s it. `None` means absent; putting `None` deletes the key.
 
 Every `put` is journaled, so a failing transaction can be reverted to a mark (a transaction is
 all-or-nothing) and a block's write set is exactly the keys whose value differs from the block's
@@ -13,38 +14,6 @@ start. The state root (PROTOCOL.md) chains those write sets:
 
 where k is the key in UTF-8 and v is `encode_value(value)`: compact JSON with sorted keys and
 integers in decimal (`null` for a deleted key). Length prefixes make the encoding unambiguous.
-
-| key                     | value                                                          |
-| ----------------------- | -------------------------------------------------------------- |
-| chain/id                | chain id (str)                                                 |
-| chain/sequencer         | the sequencer's address (str)                                  |
-| supply                  | total supply in base units (int)                               |
-| total_bonded            | sum of all bonded stake (int)                                  |
-| pool/<name>             | balance of a genesis pool (int)                                |
-| param/<name>            | governance parameter (int), see params.py                      |
-| account/<addr>          | {"balance": int, "nonce": int}                                 |
-| stake/<addr>            | {"bonded": int, "unbonding": [[amount, release_epoch], ...]}  |
-| unbond_due/<epoch>      | sorted addresses with unbonding entries released then (list)   |
-| reward/<addr>           | settled, claimable rewards: GPU rewards, settled staking (int) |
-| reward_snap/<addr>      | F1 accumulator value at the staker's last settlement (int)     |
-| reward_acc              | {"reward_per_stake": int, "carry": int} (x 10^36)              |
-| reward_escrow           | staking rewards accrued and not yet settled (int)              |
-| epoch_fees              | tx fees collected this epoch, to fund rewards (int)            |
-| epoch_work/<epoch>      | {"demand": int, "compute": {addr: int}} verified (marketplace) |
-| active_nodes            | N_n, nodes with a verified proof in the window (marketplace)   |
-| inflation_ppb, minted   | minting rate (ppb/year), total minted (int)                    |
-| econ/last               | the last epoch's economics outcome (see chain/economics.py)    |
-| node/<addr>             | {"gpu", "env", "collateral", "locked", "reputation", ...}      |
-|                         | a registered compute node (chain/market.py)                    |
-| market/nodes            | sorted addresses of registered nodes (list)                    |
-| market/next_job         | the next job id (int)                                          |
-| market/pending          | job ids whose proof was included in the previous block (list)  |
-| job/<id>                | the job: status, escrow (int), deadlines, challenge, drawn,    |
-|                         | openings, attestations, settlement (chain/market.py)           |
-| proof/<id>              | {"doc": proof document, "hash": str, "height": int}            |
-| proof_root/<addr>/<root> | the job a prover proved a run's Merkle root for (int; final)  |
-| job_due/<epoch>         | job ids with a deadline ending in that epoch (list)            |
-| burned                  | total burned (int; supply already reduced)                     |
 """
 
 from __future__ import annotations

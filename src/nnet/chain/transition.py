@@ -31,20 +31,17 @@ processor raises anyway, so a transaction is all-or-nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 
 from nnet.chain import market
 from nnet.chain.accounts import (
-    StateLike,
-    account_key,
     decrease_balance,
     get_account,
     get_pending_rewards,
     get_stake,
     get_total_bonded,
     increase_balance,
+    put_account,
     set_stake,
 )
 from nnet.chain.economics import (
@@ -54,7 +51,19 @@ from nnet.chain.economics import (
 )
 from nnet.chain.fees import compute_tx_size, get_fee_schedule
 from nnet.chain.governance import process_gov_deposit, process_gov_propose, process_gov_vote
+from nnet.chain.keys import CHAIN_ID_KEY, TOTAL_BONDED_KEY, unbond_due_key
 from nnet.chain.params import get_param
+from nnet.chain.types import (
+    Account,
+    BlockContext,
+    Epoch,
+    Event,
+    Processor,
+    Stake,
+    StateLike,
+    Unbonding,
+    Units,
+)
 from nnet.crypto import checksum_address, recover_raw_address
 from nnet.encoding import format_amount as nnet
 from nnet.errors import InvalidTx, VerificationFailed
@@ -68,19 +77,6 @@ __all__ = [
     "process_tx",
     "verify_tx_signature",
 ]
-
-Event = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class BlockContext:
-    """What a transaction may know about the block it is in."""
-
-    height: int
-    epoch: int
-    proposer: str
-    prev_hash: str = "0x" + "00" * 32  # the parent block's hash (the marketplace's challenges)
-    beacon: bytes = b"\x00" * 32  # this block's beacon output (chain/block.py), not grindable
 
 
 def compute_tx_hash(tx: Tx) -> bytes:
@@ -104,19 +100,19 @@ def verify_tx_signature(tx: Tx, tx_hash: bytes) -> None:
 
 
 def process_tx(
-    state: Any, tx: Tx, tx_hash: bytes, ctx: BlockContext, *, verify: bool = True
+    state: StateLike, tx: Tx, tx_hash: bytes, ctx: BlockContext, *, verify: bool = True
 ) -> list[Event]:
     """Apply one transaction to `state` (a State or Overlay); return its receipt events."""
-    chain_id = state.get("chain/id")
+    chain_id = state.get(CHAIN_ID_KEY)
     if tx.chain != chain_id:
         raise InvalidTx(
             f"transaction is for chain {tx.chain!r}, this is {chain_id!r}", code="wrong_chain"
         )
     acct = get_account(state, tx.sender)
-    if tx.nonce != acct["nonce"]:
-        used = "already used" if tx.nonce < acct["nonce"] else "is ahead (nonce gap)"
+    if tx.nonce != acct.nonce:
+        used = "already used" if tx.nonce < acct.nonce else "is ahead (nonce gap)"
         raise InvalidTx(
-            f"nonce {tx.nonce} {used} by {tx.sender}; the next nonce is {acct['nonce']}",
+            f"nonce {tx.nonce} {used} by {tx.sender}; the next nonce is {acct.nonce}",
             code="bad_nonce",
         )
     schedule = get_fee_schedule(state)
@@ -127,7 +123,7 @@ def process_tx(
             f"fee {nnet(tx.fee)} NNET is below the minimum {nnet(min_fee)} NNET for a "
             f"{size}-byte transaction ({nnet(schedule.base)} + {nnet(schedule.per_byte)} per byte)",
             code="fee_too_low",
-            hint="leave --fee out and nnet pays the minimum",
+            hint=f"pay at least {nnet(min_fee)} NNET",
         )
     if verify:
         verify_tx_signature(tx, tx_hash)
@@ -136,17 +132,14 @@ def process_tx(
         raise InvalidTx(
             f"transaction type {tx.type!r} is not enabled on this chain", code="unknown_type"
         )
-    if acct["balance"] < tx.fee:
+    if acct.balance < tx.fee:
         raise InvalidTx(
-            f"{tx.sender} has {nnet(acct['balance'])} NNET, the fee is {nnet(tx.fee)} NNET",
+            f"{tx.sender} has {nnet(acct.balance)} NNET, the fee is {nnet(tx.fee)} NNET",
             code="insufficient_funds",
         )
     mark = state.mark()
     try:
-        state.put(
-            account_key(tx.sender),
-            {"balance": acct["balance"] - tx.fee, "nonce": acct["nonce"] + 1},
-        )
+        put_account(state, tx.sender, Account(Units(acct.balance - tx.fee), acct.nonce + 1))
         events = processor(state, tx, ctx)
         events.extend(process_fee(state, tx, ctx))
     except InvalidTx:
@@ -169,7 +162,7 @@ def process_fee(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
 
 
 def _require_balance(state: StateLike, tx: Tx, amount: int) -> None:
-    have = get_account(state, tx.sender)["balance"]
+    have = get_account(state, tx.sender).balance
     if have < amount:
         raise InvalidTx(
             f"{tx.sender} has {nnet(have)} NNET after the fee of {nnet(tx.fee)} NNET, "
@@ -193,33 +186,30 @@ def process_stake(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     decrease_balance(state, tx.sender, amount)
     process_reward_settlement(state, tx.sender)  # earned at the old stake, before it changes
     stake = get_stake(state, tx.sender)
-    set_stake(
-        state, tx.sender, {"bonded": stake["bonded"] + amount, "unbonding": stake["unbonding"]}
-    )
-    state.put("total_bonded", get_total_bonded(state) + amount)
+    set_stake(state, tx.sender, replace(stake, bonded=Units(stake.bonded + amount)))
+    state.put(TOTAL_BONDED_KEY, get_total_bonded(state) + amount)
     return [{"type": "stake", "address": tx.sender, "amount": str(amount)}]
 
 
-def compute_release_epoch(state: StateLike, epoch: int) -> int:
+def compute_release_epoch(state: StateLike, epoch: int) -> Epoch:
     """Unstaked in `epoch`, the amount is locked for `unbonding_epochs` full epochs after it."""
-    return epoch + 1 + get_param(state, "unbonding_epochs")
+    return Epoch(epoch + 1 + get_param(state, "unbonding_epochs"))
 
 
 def process_unstake(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     amount = int(tx.body["amount"])
     stake = get_stake(state, tx.sender)
-    if stake["bonded"] < amount:
+    if stake.bonded < amount:
         raise InvalidTx(
-            f"{tx.sender} has {nnet(stake['bonded'])} NNET bonded, "
-            f"cannot unstake {nnet(amount)} NNET",
+            f"{tx.sender} has {nnet(stake.bonded)} NNET bonded, cannot unstake {nnet(amount)} NNET",
             code="insufficient_stake",
         )
     process_reward_settlement(state, tx.sender)  # earned at the old stake, before it changes
     release = compute_release_epoch(state, ctx.epoch)
-    unbonding = [*stake["unbonding"], [amount, release]]
-    set_stake(state, tx.sender, {"bonded": stake["bonded"] - amount, "unbonding": unbonding})
-    state.put("total_bonded", get_total_bonded(state) - amount)
-    due_key = f"unbond_due/{release}"
+    unbonding = (*stake.unbonding, Unbonding(Units(amount), release))
+    set_stake(state, tx.sender, Stake(Units(stake.bonded - amount), unbonding))
+    state.put(TOTAL_BONDED_KEY, get_total_bonded(state) - amount)
+    due_key = unbond_due_key(release)
     due = state.get(due_key) or []
     if tx.sender not in due:
         state.put(due_key, sorted([*due, tx.sender]))
@@ -236,8 +226,6 @@ def process_reward_claim(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Ev
     increase_balance(state, tx.sender, pending)
     return [{"type": "reward", "address": tx.sender, "amount": str(pending)}]
 
-
-Processor = Callable[[Any, Tx, BlockContext], list[Event]]
 
 TX_PROCESSORS: dict[str, Processor] = {
     "transfer": process_transfer,

@@ -1,7 +1,10 @@
-"""What every command shares: option aliases, output (human or JSON), input files, passwords, keys.
+"""What every command shares: option aliases, output (human or JSON), input files, passwords, keys,
+and the client of the node.
 
-Commands parse, call the core, render, and raise errors from `nnet.errors`; `nnet.cli.main` maps
-those to exit codes. Options are `Annotated` aliases so each is spelled one way everywhere.
+Commands parse, call the core or a service, render, and raise errors from `nnet.errors`;
+`nnet.cli.main` maps those to exit codes. Options are `Annotated` aliases so each is spelled one
+way everywhere. Output goes through `emit` (one record), `emit_rows` (many: JSON lines or a
+table), `emit_line` (an NDJSON line) and `emit_text` (text as it is); messages through `note`.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from nnet.config import home_dir, resolve
 from nnet.encoding import read_ndjson, to_json_line
 from nnet.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from nnet.client import NodeClient
 
 # ---- option aliases --------------------------------------------------------------------------
 JsonOpt = Annotated[
@@ -61,20 +67,63 @@ def want_json(flag: bool) -> bool:
 
 def emit(record: Any, *, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
     """Print one record: a JSON line, or the human rendering on a terminal."""
-    if as_json or human is None:
-        print(to_json_line(record), flush=True)
-    else:
-        print(human(record), flush=True)
+    emit_text(to_json_line(record) if as_json or human is None else human(record))
 
 
 def emit_line(record: Any) -> None:
     """One NDJSON line on stdout (transactions, receipts, attestations)."""
-    print(to_json_line(record), flush=True)
+    emit_text(to_json_line(record))
 
 
-def note(message: str) -> None:
+def emit_text(text: str) -> None:
+    """Text that is the command's data, as it is (a path, a value, a keystore, a summary)."""
+    print(text, flush=True)
+
+
+# a table column: its header, and the record's key (shown by human_value) or a function of it
+Column = tuple[str, str | Callable[[Any], object]]
+
+
+def emit_rows(
+    rows: Iterable[dict[str, Any]],
+    columns: Sequence[Column],
+    as_json: bool,
+    *,
+    empty: str | None = None,
+) -> None:
+    """Many records: one JSON line each as they come (with --json, or whenever stdout is not a
+    terminal), else one table of `columns` that fits the terminal. On a terminal, `empty` is
+    said on stderr when there are no rows."""
+    if want_json(as_json):
+        for row in rows:
+            emit_line(row)
+        return
+    cells = [
+        [
+            human_value(key, row.get(key)) if isinstance(key, str) else str(key(row))
+            for _, key in columns
+        ]
+        for row in rows
+    ]
+    if not cells and empty is not None:
+        note(empty)
+        return
+    emit_text(table(cells, [header for header, _ in columns]))
+
+
+def note(message: str, *, end: str = "\n") -> None:
     """A message for people: stderr, never stdout."""
-    print(message, file=sys.stderr, flush=True)
+    print(message, end=end, file=sys.stderr, flush=True)
+
+
+# ---- the node --------------------------------------------------------------------------------
+def node_client(flag: str | None, *, timeout: float | None = None) -> NodeClient:
+    """A client of the daemon: --node, else NNET_NODE, config `node`, this home's running
+    daemon, or the default URL. `timeout` (seconds) for requests that move blobs or replay."""
+    from nnet.client import DEFAULT_TIMEOUT, NodeClient
+
+    url = resolve("node", flag) or ""
+    return NodeClient(url, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
 
 
 def terminal_width() -> int:

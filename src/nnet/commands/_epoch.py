@@ -8,7 +8,10 @@ The last block of epoch e is height (e + 1) * epoch_blocks - 1 (nnet.chain.epoch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nnet.client import NodeClient
 
 PACE_BLOCKS = 20  # recent blocks whose timestamps give the pace
 
@@ -62,7 +65,7 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def next_epoch_end(client: Any, status: dict[str, Any] | None = None) -> EpochEnd:
+def next_epoch_end(client: NodeClient, status: dict[str, Any] | None = None) -> EpochEnd:
     """The next epoch end, from the node's status and the timestamps of its last blocks."""
     status = status if status is not None else client.status()
     head, epoch_blocks = int(status["height"]), int(status["epoch_blocks"])

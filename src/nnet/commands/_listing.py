@@ -1,21 +1,21 @@
 """The list commands' shared part: `--limit`, and every item of a paged listing up to it.
 
 The daemon answers listings a page at a time (`?limit=&after=`, node/paging.py); a list command
-walks the pages with `NodeClient.pages` so it shows everything, or the first `--limit` items.
+walks the pages with a NodeClient listing (`client.jobs`, `client.nodes`, `client.proposals`)
+so it shows everything, or the first `--limit` items, asking for no more than it shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from nnet.client import NodeClient
+from nnet.errors import UsageError
 
-__all__ = ["PAGE_SIZE", "LimitOpt", "listing"]
+__all__ = ["PAGE_SIZE", "LimitOpt", "check_status", "listing"]
 
 PAGE_SIZE = 1000  # items per request: the most a node serves in one page
 
@@ -25,8 +25,18 @@ LimitOpt = Annotated[
 
 
 def listing(
-    client: NodeClient, path: str, items_key: str, limit: int | None, **params: Any
+    pages: Callable[[int], Iterator[dict[str, Any]]], limit: int | None
 ) -> Iterator[dict[str, Any]]:
-    """The items of `path`, newest or first first as the node orders them, at most `limit`."""
+    """The items `pages(page_size)` walks, in the node's order, at most `limit`."""
     size = PAGE_SIZE if limit is None else min(limit, PAGE_SIZE)
-    return islice(client.pages(path, items_key, limit=size, **params), limit)
+    return islice(pages(size), limit)
+
+
+def check_status(status: str | None, statuses: Sequence[str], what: str) -> str | None:
+    """--status as given, refused (a usage error naming every status) unless it is one of a
+    `what`'s `statuses`."""
+    if status is not None and status not in statuses:
+        raise UsageError(
+            f"--status {status!r} is not a {what} status", hint=f"one of: {', '.join(statuses)}"
+        )
+    return status

@@ -4,6 +4,11 @@ A command gathers its body and a TxOptions (from the shared option aliases), and
 Without --send the signed transaction is printed as one JSON line (for `| nnet send` or a file);
 with --send it is submitted and the node's receipt is printed instead.
 
+A command registered here gets the shared options without declaring them; one whose flags differ
+says so with `OptionAs` (a shared option under another name, or with another default) or by
+leaving an option out: `job submit` calls the fee `--tx-fee` (its `--fee` is the job's price),
+`tx sign` has no --send, `nnet claim` always sends.
+
 Fees: with no --fee (nor NNET_FEE, nor a `fee` in config.toml) a transaction pays the chain's
 minimum for its size (chain/fees.py), read from the node's /params, or the default parameters
 when nothing is asked of a node (--nonce given, no --send); the fee is said on stderr.
@@ -12,10 +17,10 @@ when nothing is asked of a node (--nonce given, no --send); the fee is said on s
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -30,12 +35,16 @@ from nnet.commands._common import (
     SendOpt,
     WaitOpt,
     emit_line,
+    node_client,
     note,
 )
 from nnet.config import resolve
 from nnet.encoding import format_amount, parse_amount
 from nnet.errors import InvalidTx
 from nnet.tx import Tx, build_tx, parse_tx
+
+if TYPE_CHECKING:
+    from nnet.client import NodeClient
 
 
 @dataclass(frozen=True)
@@ -66,11 +75,31 @@ def _tx_option_template(
 
 
 _TX_PARAMS = list(inspect.signature(_tx_option_template, eval_str=True).parameters.values())
-assert [p.name for p in _TX_PARAMS] == [f.name for f in fields(TxOptions)]
+if [p.name for p in _TX_PARAMS] != [f.name for f in fields(TxOptions)]:
+    raise RuntimeError("_tx_option_template and TxOptions list different options")
+
+
+@dataclass(frozen=True)
+class OptionAs:
+    """A shared option as one command declares it: its own parameter name (and so its flag, as
+    the annotation spells it), annotation and default."""
+
+    name: str
+    annotation: Any
+    default: Any = None
+
+
+# per shared option: how the command declares it, or None when it does not take it
+Adapt = Mapping[str, OptionAs | None]
 
 
 def tx_command(
-    parent: typer.Typer, name: str, type_: str, make_body: Callable[..., dict[str, Any]]
+    parent: typer.Typer,
+    name: str,
+    type_: str,
+    make_body: Callable[..., dict[str, Any]],
+    *,
+    adapt: Adapt | None = None,
 ) -> None:
     """Register `nnet NAME`: make_body's own arguments, then the shared transaction options.
 
@@ -80,31 +109,53 @@ def tx_command(
     def run(opts: TxOptions, **kwargs: Any) -> None:
         issue(type_, make_body(**kwargs), opts)
 
-    _register(parent, name, make_body, run)
+    _register(parent, name, make_body, run, adapt or {})
 
 
-def command_with_tx_options(parent: typer.Typer, name: str, fn: Callable[..., None]) -> None:
+def command_with_tx_options(
+    parent: typer.Typer, name: str, fn: Callable[..., None], *, adapt: Adapt | None = None
+) -> None:
     """Register `nnet NAME` for a command with its own flow that ends in transactions:
-    fn(own arguments..., opts: TxOptions), shown with the shared transaction options."""
+    fn(own arguments..., opts: TxOptions), shown with the shared transaction options (as
+    `adapt` renames them or leaves them out)."""
 
     def run(opts: TxOptions, **kwargs: Any) -> None:
         fn(**kwargs, opts=opts)
 
-    _register(parent, name, fn, run)
+    _register(parent, name, fn, run, adapt or {})
 
 
 def _register(
-    parent: typer.Typer, name: str, source: Callable[..., Any], run: Callable[..., None]
+    parent: typer.Typer,
+    name: str,
+    source: Callable[..., Any],
+    run: Callable[..., None],
+    adapt: Adapt,
 ) -> None:
-    """A Typer command whose parameters are source's (less `opts`) and then the shared options."""
+    """A Typer command whose parameters are source's (less `opts`) and then the shared options,
+    each as `adapt` declares it; the options it leaves out keep TxOptions' defaults."""
+    unknown = set(adapt) - {p.name for p in _TX_PARAMS}
+    if unknown:
+        raise ValueError(f"{name}: no shared transaction option {sorted(unknown)}")
     own = [
         p for p in inspect.signature(source, eval_str=True).parameters.values() if p.name != "opts"
     ]
+    shared: dict[str, str] = {}  # TxOptions field -> the command's parameter name
+    params = list(own)
+    for p in _TX_PARAMS:
+        if p.name not in adapt:
+            shared[p.name] = p.name
+            params.append(p)
+        elif (alt := adapt[p.name]) is not None:
+            shared[p.name] = alt.name
+            params.append(p.replace(name=alt.name, annotation=alt.annotation, default=alt.default))
+    clash = {p.name for p in own} & set(shared.values())
+    if clash:
+        raise ValueError(f"{name}: {sorted(clash)} is both its own and a shared option")
 
     def command(**kwargs: Any) -> None:
-        run(TxOptions(**{p.name: kwargs.pop(p.name) for p in _TX_PARAMS}), **kwargs)
+        run(TxOptions(**{f: kwargs.pop(param) for f, param in shared.items()}), **kwargs)
 
-    params = own + _TX_PARAMS
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
     command.__doc__ = source.__doc__
@@ -120,19 +171,16 @@ def issue(type_: str, body: dict[str, Any], opts: TxOptions) -> Tx:
     chain = resolve("chain", opts.chain) or "nnet-devnet"
     explicit_fee = resolve("fee", opts.fee)
     nonce = opts.nonce
-    node_url = resolve("node", opts.node) or ""
-    online = nonce is None or opts.send  # a node is asked anyway: its fee parameters count
-    if nonce is None:
-        from nnet.client import NodeClient
-
-        with NodeClient(node_url) as client:
-            nonce = client.next_nonce(sender)
+    schedule = DEFAULT_FEE_SCHEDULE
+    if nonce is None or opts.send:  # a node is asked anyway: its fee parameters count
+        with node_client(opts.node) as client:
+            if nonce is None:
+                nonce = client.next_nonce(sender)
+            if explicit_fee is None:
+                schedule = fee_schedule(client)
     n = nonce
     if explicit_fee is None:
-        unsigned = fit_fee(
-            lambda f: build_tx(chain, type_, sender, n, f, body),
-            fee_schedule(node_url if online else None),
-        )
+        unsigned = fit_fee(lambda f: build_tx(chain, type_, sender, n, f, body), schedule)
         note(
             f"fee {format_amount(unsigned.fee)} NNET, the chain's minimum for this "
             f"{compute_tx_size(unsigned)}-byte {type_}"
@@ -142,7 +190,7 @@ def issue(type_: str, body: dict[str, Any], opts: TxOptions) -> Tx:
     tx = unsigned.signed(secret)
     fee = tx.fee
     if opts.send:
-        send_signed([tx.to_dict()], node_url, wait=opts.wait)
+        send_signed([tx.to_dict()], opts.node, wait=opts.wait)
     else:
         emit_line(tx.to_dict())
         _hint_not_sent(type_)
@@ -152,13 +200,12 @@ def issue(type_: str, body: dict[str, Any], opts: TxOptions) -> Tx:
 
 
 def send_signed(
-    txs: list[dict[str, Any]], node_url: str, *, wait: bool, raise_single: bool = True
+    txs: list[dict[str, Any]], node: str | None, *, wait: bool, raise_single: bool = True
 ) -> int:
-    """Submit signed transactions, print one receipt line each; returns how many were refused."""
-    from nnet.client import NodeClient
-
+    """Submit signed transactions to the node (--node `node`), print one receipt line each;
+    returns how many were refused."""
     refused = 0
-    with NodeClient(node_url) as client:
+    with node_client(node) as client:
         results = client.submit(txs)
         for tx, result in zip(txs, results, strict=False):
             if "error" in result:
@@ -183,14 +230,11 @@ def _hint_not_sent(type_: str) -> None:
         )
 
 
-def fee_schedule(node_url: str | None) -> FeeSchedule:
-    """The chain's fee parameters: from the node's /params, or the defaults (offline)."""
-    if not node_url:
+def fee_schedule(client: NodeClient | None) -> FeeSchedule:
+    """The chain's fee parameters: from the node's /params, or the defaults (offline: None)."""
+    if client is None:
         return DEFAULT_FEE_SCHEDULE
-    from nnet.client import NodeClient
-
-    with NodeClient(node_url) as client:
-        view = client.get("/params")
+    view = client.params()
 
     def value(name: str) -> int:
         entry = view.get(name)  # a node from before the per-byte price lacks it: 0

@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, address_of, emit, pairs, want_json
-from nnet.config import resolve
+from nnet.commands._common import JsonOpt, NodeOpt, address_of, emit, node_client, pairs, want_json
 from nnet.encoding import format_amount
 
 
@@ -32,10 +31,8 @@ def balance(
 
     Example: nnet balance --key gpu; nnet balance 0x8ba1f109551bD432803012645Ac136ddd64DBA72
     """
-    from nnet.client import NodeClient
-
     addr = address_of(address, key)
-    with NodeClient(resolve("node", node) or "") as client:
+    with node_client(node) as client:
         acct = client.account(addr)
     emit(acct, as_json=want_json(as_json), human=_human)
 

@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, pairs, want_json
-from nnet.config import resolve
+from nnet.commands._common import JsonOpt, NodeOpt, emit, node_client, pairs, want_json
 
 app = typer.Typer(help="Read blocks from the node.", no_args_is_help=True)
 
@@ -26,9 +25,7 @@ def show(
 
     Example: nnet block show 12 --json | jq '.txs | length'
     """
-    from nnet.client import NodeClient
-
-    with NodeClient(resolve("node", node) or "") as client:
+    with node_client(node) as client:
         block = client.block(height)
     emit(block, as_json=want_json(as_json), human=_human)
 

@@ -7,40 +7,28 @@ then). Otherwise it submits a `reward.claim`, waits for the commit and prints th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
-from nnet.commands._common import (
-    ChainOpt,
-    FeeOpt,
-    KeyOpt,
-    NodeOpt,
-    PasswordFileOpt,
-    emit_line,
-    key_name,
-    note,
-)
+from nnet.commands._common import address_of, emit_line, node_client, note
 from nnet.commands._epoch import next_epoch_end
-from nnet.commands._txflow import TxOptions, issue
-from nnet.config import home_dir, resolve
+from nnet.commands._txflow import OptionAs, TxOptions, command_with_tx_options, issue
 from nnet.encoding import format_amount
+
+ClaimWaitOpt = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait for the claim to be committed.")
+]
 
 
 def register(parent: typer.Typer) -> None:
-    parent.command("claim")(claim)
+    # a claim is always sent (it is made to run from cron), with the node's next nonce
+    adapt = {"nonce": None, "send": None, "wait": OptionAs("wait", ClaimWaitOpt, True)}
+    command_with_tx_options(parent, "claim", claim, adapt=adapt)
 
 
-def claim(
-    key: KeyOpt = None,
-    password_file: PasswordFileOpt = None,
-    fee: FeeOpt = None,
-    chain: ChainOpt = None,
-    node: NodeOpt = None,
-    wait: Annotated[
-        bool, typer.Option("--wait/--no-wait", help="Wait for the claim to be committed.")
-    ] = True,
-) -> None:
+def claim(*, opts: TxOptions) -> None:
     """Move your pending staking and GPU rewards into your balance (exit 0 if nothing is due).
 
     Rewards accrue at epoch ends; with nothing pending yet it says when the current epoch ends
@@ -48,11 +36,8 @@ def claim(
 
     Example: 0 * * * * nnet claim --password-file ~/.nnet/pw >> ~/claims.log 2>&1
     """
-    from nnet.client import NodeClient
-    from nnet.keys import KeyStore
-
-    address = KeyStore(home_dir()).info(key_name(key)).address
-    with NodeClient(resolve("node", node) or "") as client:
+    address = address_of(None, opts.key)
+    with node_client(opts.node) as client:
         pending = int(client.account(address).get("pending_rewards", "0"))
         end = next_epoch_end(client) if pending == 0 else None
     if end is not None:
@@ -64,4 +49,4 @@ def claim(
         )
         return
     note(f"claiming {format_amount(pending)} NNET for {address}")
-    issue("reward.claim", {}, TxOptions(key, password_file, None, fee, chain, node, True, wait))
+    issue("reward.claim", {}, replace(opts, send=True))

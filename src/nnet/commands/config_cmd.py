@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from nnet.commands._common import JsonOpt, emit, note, table, want_json
+from nnet.commands._common import JsonOpt, emit_rows, emit_text, note
 from nnet.config import SETTINGS, Config, home_dir, resolve
 
 app = typer.Typer(help="Read and write settings in $NNET_HOME/config.toml.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def get(name: KeyArg) -> None:
     if value is None:
         note(f"{name} is not set")
         raise typer.Exit(1)
-    print(value)
+    emit_text(value)
 
 
 @app.command("set")
@@ -68,13 +68,5 @@ def list_(as_json: JsonOpt = False) -> None:
         else:
             source = "default"
         rows.append({"name": s.name, "value": resolve(s.name), "source": source, "help": s.help})
-    if want_json(as_json):
-        for r in rows:
-            emit(r, as_json=True)
-    else:
-        print(
-            table(
-                [(r["name"], r["value"] or "-", r["source"], r["help"]) for r in rows],
-                ("SETTING", "VALUE", "SOURCE", "MEANING"),
-            )
-        )
+    columns = [("SETTING", "name"), ("VALUE", "value"), ("SOURCE", "source"), ("MEANING", "help")]
+    emit_rows(rows, columns, as_json)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from nnet.commands._hints import flag_hints
 from nnet.config import home_dir
 
 
@@ -114,4 +115,14 @@ def daemon(
         "log_level": checked(log_level, "log_level"),
         "log_json": log_json,
     }
-    run_daemon(dc.build_options(node_home, dc.read_daemon_toml(node_home), flags))
+    with flag_hints(**DAEMON_FLAG_HINTS):
+        run_daemon(dc.build_options(node_home, dc.read_daemon_toml(node_home), flags))
+
+
+DAEMON_FLAG_HINTS = {  # refusals of node/server.py by code, with the flags that fix them
+    "no_genesis": "create a local chain with `nnet devnet init`, or pass --genesis FILE",
+    "home_in_use": "stop it first, or give this one its own --home",
+    "wrong_genesis": "point --home at a fresh directory, or pass the --genesis it was made with",
+    "no_sequencer_key": "run it where `nnet devnet init` put the key, or follow it with --peer URL",
+    "cannot_listen": "pick another --listen port, or 0 for any free one",
+}

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import time
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from nnet.commands._common import JsonOpt, emit, note, pairs, want_json
-from nnet.config import home_dir, node_keys_home, resolve, running_daemon
+from nnet.commands._common import ChainOpt, JsonOpt, emit, note, pairs, want_json
+from nnet.config import home_dir, resolve
 from nnet.errors import UsageError
 
 app = typer.Typer(help="Set up a local development chain.", no_args_is_help=True)
-
-VALIDATOR_STAKE_NNET = 1_000_000
 
 
 def register(parent: typer.Typer) -> None:
@@ -53,30 +46,6 @@ def _parse_fund(items: list[str]) -> dict[str, int]:
     return funds
 
 
-def _daemon_running(home: Path) -> int | None:
-    info = running_daemon(home)
-    return int(info["pid"]) if info else None
-
-
-def _clear(home: Path, names: list[str]) -> None:
-    """--force: remove what a previous init made (chain database, its keys and password)."""
-    for suffix in ("", "-wal", "-shm"):
-        (home / f"chain.db{suffix}").unlink(missing_ok=True)
-    keys = node_keys_home(home) / "keys"
-    for name in names:
-        (keys / f"{name}.json").unlink(missing_ok=True)
-    for path in keys.glob("validator-*.json"):
-        path.unlink()
-    (home / "sequencer.password").unlink(missing_ok=True)
-    (home / "genesis.json").unlink(missing_ok=True)
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 @app.command("init")
 def init(
     validators: Annotated[
@@ -98,9 +67,7 @@ def init(
             "--force", help="Replace an existing genesis, chain database and validator keys."
         ),
     ] = False,
-    chain: Annotated[
-        str | None, typer.Option("--chain", help="Chain id [env NNET_CHAIN, config chain].")
-    ] = None,
+    chain: ChainOpt = None,
     epoch_blocks: Annotated[
         int, typer.Option("--epoch-blocks", min=2, help="Blocks per epoch.")
     ] = 100,
@@ -125,67 +92,17 @@ def init(
 
     Example: nnet devnet init --fund 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC=1000
     """
-    from nnet.chain.genesis import make_devnet_genesis
-    from nnet.encoding import UNIT
-    from nnet.errors import MalformedInput
-    from nnet.keys import KeyStore
+    from nnet.services.devnet import DEFAULT_CHAIN, DevnetOptions, init_devnet
 
-    home = home_dir()
-    chain_id = resolve("chain", chain) or "nnet-devnet"
-    funds = _parse_fund(fund or [])
-    params = {"epoch_blocks": epoch_blocks, "unbonding_epochs": unbonding_epochs}
-    params.update(_parse_params(param or []))
-    names = ["sequencer"] + [f"validator-{i}" for i in range(1, validators)]
-    genesis_path = home / "genesis.json"
-    if genesis_path.exists() or (home / "chain.db").exists():
-        if not force:
-            raise UsageError(
-                f"{home} already holds a chain (genesis.json or chain.db)",
-                hint="pass --force to replace it, or set NNET_HOME elsewhere",
-            )
-        pid = _daemon_running(home)
-        if pid is not None:
-            raise UsageError(f"a daemon (pid {pid}) is running on {home}", hint="stop it first")
-        _clear(home, names)
-    elif force:
-        _clear(home, names)
-    store = KeyStore(node_keys_home(home))
-    for name in names:
-        if store.path(name).exists():
-            raise UsageError(
-                f"a key named {name!r} already exists in {home}",
-                hint="pass --force to replace the devnet's keys",
-            )
-    home.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(24)
-    infos = [store.create(name, password, light=True) for name in names]
-    _write_private(home / "sequencer.password", password + "\n")
-    try:
-        genesis = make_devnet_genesis(
-            chain_id,
-            infos[0].address,
-            time_ms=int(time.time() * 1000),
-            validators={i.address: VALIDATOR_STAKE_NNET * UNIT for i in infos},
-            fund=funds,
-            params=params,
-        )
-    except MalformedInput as e:
-        _clear(home, names)
-        raise UsageError(e.message, hint=e.hint) from None
-    genesis_path.write_text(json.dumps(genesis.to_dict(), indent=2) + "\n")
-    record: dict[str, Any] = {
-        "chain": chain_id,
-        "home": str(home),
-        "genesis": str(genesis_path),
-        "sequencer": infos[0].address,
-        "validators": [i.address for i in infos],
-        "funded": {a: str(v) for a, v in funds.items()},
-    }
-    note(f"devnet {chain_id} initialised in {home}; start it with `nnet daemon`")
-    emit(
-        record,
-        as_json=want_json(as_json),
-        human=lambda r: pairs(
-            {k: v if isinstance(v, str) else json.dumps(v) for k, v in r.items()}
-        ),
+    options = DevnetOptions(
+        chain=resolve("chain", chain) or DEFAULT_CHAIN,
+        validators=validators,
+        fund=_parse_fund(fund or []),
+        params=_parse_params(param or []),
+        epoch_blocks=epoch_blocks,
+        unbonding_epochs=unbonding_epochs,
+        force=force,
     )
+    info = init_devnet(home_dir(), options)
+    note(f"devnet {info.chain} initialised in {info.home}; start it with `nnet daemon`")
+    emit(info.to_dict(), as_json=want_json(as_json), human=pairs)

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from nnet.commands._common import (
+    Column,
     JsonOpt,
     NodeOpt,
     check_output_path,
-    emit,
+    emit_rows,
     format_param,
+    node_client,
     note,
-    table,
     want_json,
     writing_output,
 )
@@ -60,16 +61,15 @@ def _chain_params(node: str | None) -> tuple[Any, str]:
     """(EconParams in force on the node's chain, a description), or (None, why) if no node
     answers; converted by the chain's own bridge (chain.economics.econ_params_from_values)."""
     from nnet.chain.economics import econ_params_from_values
-    from nnet.client import NodeClient
-    from nnet.config import resolve
     from nnet.econ.params import PARAM_SPECS
     from nnet.errors import NnetError
 
-    url = resolve("node", node) or ""
+    client = node_client(node, timeout=5.0)
+    url = client.url
     try:
-        with NodeClient(url, timeout=5.0) as client:
+        with client:
             status = client.status()
-            view = client.get("/params")
+            view = client.params()
         # those not on chain (chain.params.ECON_OFF_CHAIN) keep their econ default
         values = {s.name: int(view[s.name]["value"]) for s in PARAM_SPECS if s.name in view}
         where = f"{status.get('chain', '?')} at height {status.get('height', '?')} ({url})"
@@ -111,37 +111,37 @@ def params_(
             source = "chain"
             note(f"values in force on {where}")
     params = _params_with(set_, base=base)
-    if want_json(as_json):
-        for s in PARAM_SPECS:
-            value = getattr(params, s.name)
-            emit(
-                {
-                    "name": s.name,
-                    "value": s.wire(value),
-                    "default": s.wire(s.default),
-                    "min": s.wire(s.min),
-                    "max": s.wire(s.max),
-                    "kind": s.kind,
-                    "unit": s.unit,
-                    "meaning": s.meaning,
-                    # a parameter the chain does not hold keeps the model's value: say so
-                    "source": "model" if source == "chain" and s.name in ECON_OFF_CHAIN else source,
-                },
-                as_json=True,
-            )
-        return
     rows = [
-        (
-            s.name,
-            format_param(s.kind, getattr(params, s.name)),
-            format_param(s.kind, s.min),
-            format_param(s.kind, s.max),
-            s.unit,
-            s.meaning + (" (model only, not on chain)" if s.name in ECON_OFF_CHAIN else ""),
-        )
+        {
+            "name": s.name,
+            "value": s.wire(getattr(params, s.name)),
+            "default": s.wire(s.default),
+            "min": s.wire(s.min),
+            "max": s.wire(s.max),
+            "kind": s.kind,
+            "unit": s.unit,
+            "meaning": s.meaning,
+            # a parameter the chain does not hold keeps the model's value: say so
+            "source": "model" if source == "chain" and s.name in ECON_OFF_CHAIN else source,
+        }
         for s in PARAM_SPECS
     ]
-    print(table(rows, ("NAME", "VALUE", "MIN", "MAX", "UNIT", "MEANING")))
+    shown = {s.name: (s, getattr(params, s.name)) for s in PARAM_SPECS}
+    columns: list[Column] = [
+        ("NAME", "name"),
+        ("VALUE", lambda r: format_param(r["kind"], shown[r["name"]][1])),
+        ("MIN", lambda r: format_param(r["kind"], shown[r["name"]][0].min)),
+        ("MAX", lambda r: format_param(r["kind"], shown[r["name"]][0].max)),
+        ("UNIT", "unit"),
+        (
+            "MEANING",
+            lambda r: (
+                r["meaning"]
+                + (" (model only, not on chain)" if r["name"] in ECON_OFF_CHAIN else "")
+            ),
+        ),
+    ]
+    emit_rows(rows, columns, as_json)
 
 
 @app.command("simulate")
@@ -186,7 +186,7 @@ def simulate(
     sc = get_scenario(scenario)
     params = _params_with(set_, {"epochs_per_year": epochs_per_year} if epochs_per_year else None)
     if plot is not None:
-        from nnet.econ.plot import require_matplotlib
+        from nnet.services.plot import require_matplotlib
 
         require_matplotlib()  # fail before the work, not after it
         check_output_path(plot, "--plot")
@@ -209,7 +209,7 @@ def simulate(
         _write_csv(rows, csv_file)
         note(f"wrote {len(rows)} rows to {csv_file}")
     if plot is not None:
-        from nnet.econ.plot import write_chart
+        from nnet.services.plot import write_chart
 
         with writing_output(plot, "--plot"):
             write_chart(
@@ -220,29 +220,20 @@ def simulate(
                 max_supply_nnet=params.max_supply / 10**18,
             )
         note(f"wrote chart to {plot}")
-    if want_json(as_json):
-        for row in rows:
-            emit(row, as_json=True)
-        return
     yearly = [r for r in rows if r["epoch"] % params.epochs_per_year == 0] or rows[-1:]
-    print(
-        table(
-            [
-                (
-                    r["year"],
-                    _short(r["supply_nnet"]),
-                    r["inflation_pct"][:6],
-                    r["staking_apy_pct"][:6],
-                    _short(r["reward_per_node_nnet_year"]),
-                    r["fee_share_pct"][:5],
-                    _short(r["staking_pool_nnet"]),
-                    _short(r["gpu_pool_nnet"]),
-                )
-                for r in yearly
-            ],
-            ("YEAR", "SUPPLY", "INFL%", "APY%", "NODE/YR", "FEES%", "STAKE_POOL", "GPU_POOL"),
-        )
-    )
+    emit_rows(rows if want_json(as_json) else yearly, SIMULATION_COLUMNS, as_json)
+
+
+SIMULATION_COLUMNS: list[Column] = [
+    ("YEAR", "year"),
+    ("SUPPLY", lambda r: _short(r["supply_nnet"])),
+    ("INFL%", lambda r: r["inflation_pct"][:6]),
+    ("APY%", lambda r: r["staking_apy_pct"][:6]),
+    ("NODE/YR", lambda r: _short(r["reward_per_node_nnet_year"])),
+    ("FEES%", lambda r: r["fee_share_pct"][:5]),
+    ("STAKE_POOL", lambda r: _short(r["staking_pool_nnet"])),
+    ("GPU_POOL", lambda r: _short(r["gpu_pool_nnet"])),
+]
 
 
 def _short(nnet: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,15 +12,19 @@ from nnet.commands._common import (
     JsonOpt,
     PasswordFileOpt,
     emit,
+    emit_rows,
+    emit_text,
     note,
     pairs,
     read_password,
-    table,
     want_json,
 )
 from nnet.config import home_dir
 from nnet.encoding import strict_loads
 from nnet.errors import MalformedInput, UsageError
+
+if TYPE_CHECKING:
+    from nnet.keys import KeyStore
 
 NameArg = Annotated[str, typer.Argument(help="Name of the key, e.g. alice.")]
 
@@ -33,7 +37,7 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="key")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> KeyStore:
     from nnet.keys import KeyStore
 
     return KeyStore(home_dir())
@@ -70,14 +74,12 @@ def list_(as_json: JsonOpt = False) -> None:
 
     Example: nnet key list --json | jq -r .address
     """
-    infos = _store().list()
-    if want_json(as_json):
-        for info in infos:
-            emit(info.to_dict(), as_json=True)
-    elif not infos:
-        note("no keys yet; create one with `nnet key new NAME`")
-    else:
-        print(table([(i.name, i.address) for i in infos], ("NAME", "ADDRESS")))
+    emit_rows(
+        (info.to_dict() for info in _store().list()),
+        [("NAME", "name"), ("ADDRESS", "address")],
+        as_json,
+        empty="no keys yet; create one with `nnet key new NAME`",
+    )
 
 
 @app.command("show")
@@ -154,6 +156,6 @@ def export(
     if private_key:
         secret = store.secret(name, read_password(password_file, what=f"key {name!r}"))
         note("this is the raw private key: anyone who sees it controls the funds")
-        print("0x" + secret.hex())
+        emit_text("0x" + secret.hex())
         return
-    print(json.dumps(store.read(name)))
+    emit_text(json.dumps(store.read(name)))

@@ -12,18 +12,19 @@ from typing import Annotated, Any
 import typer
 
 from nnet.commands._common import (
+    Column,
     JsonOpt,
     NodeOpt,
     address_of,
     emit,
+    emit_rows,
+    node_client,
     note,
     pairs,
-    table,
     want_json,
 )
 from nnet.commands._listing import LimitOpt, listing
 from nnet.commands._txflow import tx_command
-from nnet.config import resolve
 from nnet.encoding import format_amount, parse_amount
 from nnet.errors import MalformedInput, UsageError
 
@@ -116,10 +117,14 @@ tx_command(app, "register", "node.register", register_node)
 tx_command(app, "withdraw", "node.withdraw", withdraw)
 
 
-def _client(node: str | None):  # type: ignore[no-untyped-def]
-    from nnet.client import NodeClient
-
-    return NodeClient(resolve("node", node) or "")
+NODE_COLUMNS: list[Column] = [
+    ("ADDRESS", "address"),
+    ("GPU", "gpu"),
+    ("COLLATERAL", lambda n: format_amount(int(n["collateral"]))),
+    ("LOCKED", lambda n: format_amount(int(n["locked"]))),
+    ("REPUTATION", "reputation"),
+    ("PROOFS OK", "proofs_ok"),
+]
 
 
 @app.command("list")
@@ -130,24 +135,8 @@ def list_(limit: LimitOpt = None, node: NodeOpt = None, as_json: JsonOpt = False
 
     Example: nnet node list --limit 50
     """
-    with _client(node) as client:
-        nodes = listing(client, "/nodes", "nodes", limit)
-        if want_json(as_json):
-            for n in nodes:
-                emit(n, as_json=True)
-            return
-        rows = [
-            (
-                n["address"],
-                n["gpu"],
-                format_amount(int(n["collateral"])),
-                format_amount(int(n["locked"])),
-                str(n["reputation"]),
-                str(n["proofs_ok"]),
-            )
-            for n in nodes
-        ]
-    print(table(rows, ("ADDRESS", "GPU", "COLLATERAL", "LOCKED", "REPUTATION", "PROOFS OK")))
+    with node_client(node) as client:
+        emit_rows(listing(lambda size: client.nodes(page_size=size), limit), NODE_COLUMNS, as_json)
 
 
 @app.command("show")
@@ -169,8 +158,8 @@ def show(
     Example: nnet node show gpu; nnet node show 0x8ba1f109551bD432803012645Ac136ddd64DBA72
     """
     addr = address_of(address, key, what="address")
-    with _client(node) as client:
-        record = client.get(f"/nodes/{addr}")
+    with node_client(node) as client:
+        record = client.node(addr)
     emit(record, as_json=want_json(as_json), human=_human)
 
 

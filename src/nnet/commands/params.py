@@ -6,8 +6,7 @@ from typing import Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, format_param, table, want_json
-from nnet.config import resolve
+from nnet.commands._common import Column, JsonOpt, NodeOpt, emit_rows, format_param, node_client
 
 
 def register(parent: typer.Typer) -> None:
@@ -22,21 +21,21 @@ def params(node: NodeOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: nnet params | grep gov_
     """
-    from nnet.client import NodeClient
-
-    with NodeClient(resolve("node", node) or "") as client:
-        table_ = client.get("/params")
-    if want_json(as_json):
-        for name in sorted(table_):
-            emit({"name": name, **table_[name]}, as_json=True)
-        return
-    rows = [
-        (name, _show(p, "value"), _show(p, "min"), _show(p, "max"), str(p.get("doc", "")))
-        for name, p in sorted(table_.items())
-    ]
-    print(table(rows, ("NAME", "VALUE", "MIN", "MAX", "MEANING")))
+    with node_client(node) as client:
+        in_force = client.params()
+    rows = [{"name": name, **in_force[name]} for name in sorted(in_force)]
+    emit_rows(rows, PARAM_COLUMNS, as_json)
 
 
 def _show(p: dict[str, Any], field: str) -> str:
     """A parameter value for people, exactly as `nnet econ params` shows it."""
     return format_param(str(p.get("kind")), int(p[field]))
+
+
+PARAM_COLUMNS: list[Column] = [
+    ("NAME", "name"),
+    ("VALUE", lambda p: _show(p, "value")),
+    ("MIN", lambda p: _show(p, "min")),
+    ("MAX", lambda p: _show(p, "max")),
+    ("MEANING", lambda p: str(p.get("doc", ""))),
+]

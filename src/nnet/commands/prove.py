@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nnet.commands._common import emit_line, note, unlock
+from nnet.commands._common import emit_line, node_client, note, unlock
+from nnet.commands._hints import flag_hints
 from nnet.commands._txflow import TxOptions, command_with_tx_options, issue
-from nnet.config import resolve
 from nnet.errors import Rejected, UsageError
+
+if TYPE_CHECKING:
+    from nnet.proof.rundir import RunDir
 
 
 def register(app: typer.Typer) -> None:
@@ -46,7 +49,8 @@ def prove(
 
     rundir = RunDir(run)
     entries = rundir.read_trace()
-    commitment = rundir.get_commitment(entries)  # a usage error (unfinished run) first
+    with flag_hints(run_unfinished=f"continue it with `nnet train SPEC -o {run} --resume`"):
+        commitment = rundir.get_commitment(entries)  # a usage error (unfinished run) first
     _refuse_doomed_run(rundir, commitment, entries)
     if open_:
         _open(rundir, job, opts)
@@ -63,7 +67,7 @@ def prove(
     emit_line(proof)
 
 
-def _refuse_doomed_run(rundir: Any, commitment: dict[str, Any], entries: list[Any]) -> None:
+def _refuse_doomed_run(rundir: RunDir, commitment: dict[str, Any], entries: list[Any]) -> None:
     """Check the run's own trace as every verifier will (non-finite losses, segments that leave
     the weights unchanged): a job whose training diverged or froze is refused here, before its
     proof costs the prover its collateral. A segment with loss exactly 0 is only a warning: its
@@ -89,10 +93,10 @@ def _refuse_doomed_run(rundir: Any, commitment: dict[str, Any], entries: list[An
         )
 
 
-def _check_binding(rundir: object, job: str | None, me: str) -> str | None:
+def _check_binding(rundir: RunDir, job: str | None, me: str) -> str | None:
     """A run for a job is trained bound to (job, prover): refuse to sign one for another job or
     by another key, which every verifier would reject at the init check."""
-    binding = rundir.read_manifest().get("binding")  # type: ignore[attr-defined]
+    binding = rundir.read_manifest().get("binding")
     if job is None and binding is None:
         return None
     if binding is None:
@@ -111,20 +115,19 @@ def _check_binding(rundir: object, job: str | None, me: str) -> str | None:
     return job
 
 
-def _open(rundir: object, job: str | None, opts: TxOptions) -> None:
+def _open(rundir: RunDir, job: str | None, opts: TxOptions) -> None:
     """Publish the openings the chain's challenge asks for, as a proof.open transaction."""
-    from nnet.client import NodeClient
-    from nnet.market_io import publish_openings, wait_for_challenge
+    from nnet.services.market import publish_openings, wait_for_challenge
 
     if job is None or not (job.isascii() and job.isdigit()):
         raise UsageError("--open answers an on-chain challenge: pass --job ID")
     secret = unlock(opts.key, opts.password_file)[1]  # signs the upload permits
-    with NodeClient(resolve("node", opts.node) or "", timeout=600.0) as client:
+    with node_client(opts.node, timeout=600.0) as client:
         view = wait_for_challenge(client, int(job))
         challenge = view["challenge"]
         note(
             f"challenge of job {job}: segments {challenge['segments']} of {challenge['of']}; "
             f"opening checkpoints {challenge['openings']}"
         )
-        openings = publish_openings(client, rundir, challenge, secret)  # type: ignore[arg-type]
+        openings = publish_openings(client, rundir, challenge, secret)
     issue("proof.open", {"job": int(job), "openings": openings}, opts)

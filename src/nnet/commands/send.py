@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from nnet.commands._common import InputArg, NodeOpt, WaitOpt, ndjson_records, note
 from nnet.commands._txflow import send_signed
-from nnet.config import resolve
 from nnet.errors import MalformedInput, VerificationFailed
 from nnet.tx import parse_tx
 
@@ -33,9 +32,8 @@ def send(
 
     Example: nnet stake 10 | nnet send --wait
     """
-    url = resolve("node", node) or ""
     refused = 0
-    batch: list[dict[str, object]] = []
+    batch: list[dict[str, Any]] = []
     for i, obj in enumerate(ndjson_records(file), start=1):
         if check:
             try:
@@ -44,15 +42,15 @@ def send(
                 raise type(e)(f"line {i}: {e.message}", hint=e.hint) from None
         batch.append(obj)
         if len(batch) >= BATCH:
-            refused += _flush(batch, url, wait)
+            refused += _flush(batch, node, wait)
     if batch:
-        refused += _flush(batch, url, wait)
+        refused += _flush(batch, node, wait)
     if refused:
         note(f"{refused} transaction(s) refused by the node")
         raise typer.Exit(1)
 
 
-def _flush(batch: list[dict[str, object]], url: str, wait: bool) -> int:
-    n = send_signed(list(batch), url, wait=wait, raise_single=False)
+def _flush(batch: list[dict[str, Any]], node: str | None, wait: bool) -> int:
+    n = send_signed(list(batch), node, wait=wait, raise_single=False)
     batch.clear()
     return n

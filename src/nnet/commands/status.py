@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nnet.commands._common import JsonOpt, NodeOpt, emit, pairs, want_json
-from nnet.config import resolve
+from nnet.commands._common import JsonOpt, NodeOpt, emit, node_client, pairs, want_json
 from nnet.errors import NodeUnreachable
+from nnet.poll import poll_until
+
+if TYPE_CHECKING:
+    from nnet.client import NodeClient
 
 
 def register(parent: typer.Typer) -> None:
@@ -34,25 +36,27 @@ def status(
 
     Example: nnet status --wait 30 && nnet status --json | jq .height
     """
-    from nnet.client import NodeClient
 
-    deadline = time.monotonic() + wait
-    while True:
+    def answered() -> tuple[NodeClient, dict[str, Any]]:
+        # resolved again each time: a daemon of this home may just have started
+        client = node_client(node)
         try:
-            with NodeClient(resolve("node", node) or "") as client:
-                record = client.status()
-                if want_json(as_json):
-                    emit(record, as_json=True)
-                    return
-                emit(_with_epoch_end(client, record), as_json=False, human=pairs)
-                return
+            return client, client.status()
         except NodeUnreachable:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.2)  # resolved again: a daemon of this home may just have started
+            client.close()
+            raise
+
+    client, record = poll_until(
+        answered, what="the node to answer", timeout_s=wait, every_s=0.2, retry=(NodeUnreachable,)
+    )
+    with client:
+        if want_json(as_json):
+            emit(record, as_json=True)
+        else:
+            emit(_with_epoch_end(client, record), as_json=False, human=pairs)
 
 
-def _with_epoch_end(client: Any, record: dict[str, Any]) -> dict[str, Any]:
+def _with_epoch_end(client: NodeClient, record: dict[str, Any]) -> dict[str, Any]:
     """The status for people: plus the head block's time and when the epoch ends."""
     from nnet.commands._epoch import next_epoch_end
     from nnet.errors import NnetError

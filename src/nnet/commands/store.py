@@ -17,13 +17,13 @@ from nnet.commands._common import (
     PasswordFileOpt,
     check_output_path,
     emit,
+    emit_rows,
+    node_client,
     note,
-    table,
     unlock,
     want_json,
     writing_output,
 )
-from nnet.config import resolve
 from nnet.errors import UsageError
 
 app = typer.Typer(
@@ -33,12 +33,6 @@ app = typer.Typer(
 
 def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="store")
-
-
-def _client(node: str | None):  # type: ignore[no-untyped-def]
-    from nnet.client import NodeClient
-
-    return NodeClient(resolve("node", node) or "", timeout=600.0)
 
 
 @app.command("put")
@@ -81,7 +75,7 @@ def _put_files(
 ) -> None:
     """Upload each file with a permit signed by the key; one line per file as it is stored."""
     _, secret = unlock(key, password_file)
-    with _client(node) as client:
+    with node_client(node, timeout=600.0) as client:
         for path in paths:
             info = client.put_blob(path, signer=secret)
             emit(
@@ -98,7 +92,7 @@ def _put_stdin(key: str | None, password_file: Path | None, node: str | None, js
             while chunk := sys.stdin.buffer.read(CHUNK):
                 f.write(chunk)
         _, secret = unlock(key, password_file)
-        with _client(node) as client:
+        with node_client(node, timeout=600.0) as client:
             info = client.put_blob(spool, signer=secret)
     emit({**info, "path": "-"}, as_json=js, human=lambda r: r["cid"])
 
@@ -115,12 +109,12 @@ def get(
 
     Example: nnet store get bafkreide5semuafsnds3ugrvm6fbwuyw2ijpj43gwjdxemstjkfozi37hq -o hello.txt
     """
-    from nnet.store.cid import parse_cid
+    from nnet.cid import parse_cid
 
     parse_cid(cid)
     if output is not None:
         check_output_path(output, "-o")
-    with _client(node) as client:
+    with node_client(node, timeout=600.0) as client:
         chunks = client.get_blob(cid)
         if output is None:
             # stdout gets bytes as they arrive; a mismatch at the end still exits 1
@@ -148,10 +142,6 @@ def ls(node: NodeOpt = None, as_json: JsonOpt = False) -> None:
 
     Example: nnet store ls --json | jq -r .cid
     """
-    with _client(node) as client:
-        blobs = client.list_blobs()  # a page at a time, as they are printed
-        if want_json(as_json):
-            for b in blobs:
-                emit(b, as_json=True)
-        else:
-            print(table([(b["cid"], str(b["size"])) for b in blobs], ("CID", "BYTES")))
+    with node_client(node, timeout=600.0) as client:
+        # a page at a time, as they are printed
+        emit_rows(client.list_blobs(), [("CID", "cid"), ("BYTES", "size")], as_json)

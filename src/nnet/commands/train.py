@@ -18,6 +18,7 @@ from nnet.commands._common import (
     want_json,
     writing_output,
 )
+from nnet.commands._hints import flag_hints
 
 if TYPE_CHECKING:
     from nnet.proof.trainer import Progress
@@ -45,10 +46,9 @@ class _Bar:
             f"loss {p.loss:.4f}  {p.steps_per_s:.0f} steps/s"
         )
         if self.tty:
-            end = "\n" if p.step == p.steps else ""
-            print(f"\r{line}", end=end, file=sys.stderr, flush=True)
+            note(f"\r{line}", end="\n" if p.step == p.steps else "")
         else:
-            print(line, file=sys.stderr, flush=True)
+            note(line)
 
 
 def train(
@@ -77,7 +77,8 @@ def train(
     options = TrainOptions(resume=resume, progress=None if quiet else _Bar())
     note(f"{'resuming' if resume else 'training'} {spec} into {out}")
     try:
-        with writing_output(out, "--out"):
+        resume_hint = "pass --resume to continue that run, or choose another -o"
+        with writing_output(out, "--out"), flag_hints(run_exists=resume_hint):
             manifest = run_training(job, out, options)
     except KeyboardInterrupt:
         note(f"\ninterrupted; continue with: nnet train {spec} -o {out} --resume")

@@ -7,22 +7,19 @@ from typing import Annotated, Any
 import typer
 
 from nnet.commands._common import (
-    ChainOpt,
-    FeeOpt,
     InputArg,
     JsonOpt,
-    KeyOpt,
     NodeOpt,
-    NonceOpt,
-    PasswordFileOpt,
     emit,
     emit_line,
     human_value,
     ndjson_records,
+    node_client,
     note,
     pairs,
     want_json,
 )
+from nnet.commands._txflow import TxOptions, command_with_tx_options
 from nnet.encoding import format_amount
 from nnet.errors import MalformedInput, NnetError, VerificationFailed
 from nnet.tx import TX_VERSION, Tx, parse_tx
@@ -36,16 +33,7 @@ def register(parent: typer.Typer) -> None:
     parent.add_typer(app, name="tx")
 
 
-@app.command("sign")
-def sign(
-    file: InputArg = "-",
-    key: KeyOpt = None,
-    password_file: PasswordFileOpt = None,
-    nonce: NonceOpt = None,
-    fee: FeeOpt = None,
-    chain: ChainOpt = None,
-    node: NodeOpt = None,
-) -> None:
+def sign(file: InputArg = "-", *, opts: TxOptions) -> None:
     """Sign unsigned transactions (NDJSON); missing v, chain, from, fee and nonce are filled in.
 
     Nonces count up from --nonce (or the node's next nonce) across the lines.
@@ -54,44 +42,49 @@ def sign(
 
     Example: echo '{"type":"stake","body":{"amount":"10000000000000000000"}}' | nnet tx sign -
     """
+    from nnet.chain.fees import DEFAULT_FEE_SCHEDULE, FeeSchedule
     from nnet.commands._common import unlock
+    from nnet.commands._txflow import fee_schedule, fill_min_fee
     from nnet.config import resolve
     from nnet.encoding import parse_amount
 
     records = list(ndjson_records(file))
-    sender, secret = unlock(key, password_file)
-    next_nonce = nonce
+    sender, secret = unlock(opts.key, opts.password_file)
+    fee = resolve("fee", opts.fee)
+    next_nonce = opts.nonce
     asked_node = False
-    schedule = None
+    schedule: FeeSchedule | None = None
     for i, obj in enumerate(records, start=1):
         if not isinstance(obj, dict):
             raise MalformedInput(f"line {i}: a transaction must be a JSON object")
         obj.pop("sig", None)
         obj.setdefault("v", TX_VERSION)
-        obj.setdefault("chain", resolve("chain", chain))
+        obj.setdefault("chain", resolve("chain", opts.chain))
         obj.setdefault("from", sender)
-        if resolve("fee", fee) is not None:
-            obj.setdefault("fee", str(parse_amount(resolve("fee", fee) or "0")))
+        if fee is not None:
+            obj.setdefault("fee", str(parse_amount(fee)))
         if "nonce" not in obj:
             if next_nonce is None:
-                from nnet.client import NodeClient
-
-                with NodeClient(resolve("node", node) or "") as client:
+                with node_client(opts.node) as client:
                     next_nonce = client.next_nonce(sender)
                 asked_node = True
             obj["nonce"] = next_nonce
             next_nonce += 1
         if "fee" not in obj:  # the chain's minimum for its size (the node's, if it was asked)
-            from nnet.commands._txflow import fee_schedule, fill_min_fee
-
             if schedule is None:
-                schedule = fee_schedule(resolve("node", node) if asked_node else None)
+                schedule = DEFAULT_FEE_SCHEDULE
+                if asked_node:
+                    with node_client(opts.node) as client:
+                        schedule = fee_schedule(client)
             fill_min_fee(obj, schedule)
         try:
             tx = parse_tx(obj, require_sig=False)
         except MalformedInput as e:
             raise MalformedInput(f"line {i}: {e.message}", hint=e.hint) from None
         emit_line(tx.signed(secret).to_dict())
+
+
+command_with_tx_options(app, "sign", sign, adapt={"send": None, "wait": None})
 
 
 @app.command("inspect")
@@ -186,10 +179,7 @@ def show(
 
     Example: nnet tx show 0x5f1c…
     """
-    from nnet.client import NodeClient
-    from nnet.config import resolve
-
-    with NodeClient(resolve("node", node) or "") as client:
+    with node_client(node) as client:
         receipt = client.receipt(tx_hash)
     emit(receipt, as_json=want_json(as_json), human=receipt_human)
 

@@ -6,15 +6,25 @@ Proposals: `param KEY VALUE` (any governance parameter, checked against its boun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from nnet.chain.params import PARAMS, check_param
-from nnet.commands._common import JsonOpt, NodeOpt, emit, note, pairs, table, want_json
-from nnet.commands._listing import LimitOpt, listing
+from nnet.commands._common import (
+    Column,
+    JsonOpt,
+    NodeOpt,
+    emit,
+    emit_rows,
+    node_client,
+    note,
+    pairs,
+    want_json,
+)
+from nnet.commands._listing import LimitOpt, check_status, listing
 from nnet.commands._txflow import tx_command
-from nnet.config import resolve
 from nnet.crypto import normalize_address
 from nnet.encoding import format_amount, parse_amount
 from nnet.errors import MalformedInput, UsageError
@@ -50,7 +60,7 @@ def _proposal(
     if deposit:
         body["deposit"] = str(parse_amount(deposit))
     else:  # the chain refuses less (deposit_too_low); governance may raise it
-        least = PARAMS["gov_min_propose_deposit"].default
+        least = int(PARAMS["gov_min_propose_deposit"].default)
         body["deposit"] = str(least)
         note(f"deposit {format_amount(least)} NNET, the least a proposal may carry")
     return body
@@ -156,7 +166,7 @@ def deposit(
     return {"proposal": proposal, "amount": str(parse_amount(amount))}
 
 
-def _vote_maker(option: str):  # type: ignore[no-untyped-def]
+def _vote_maker(option: str) -> Callable[[int], dict[str, Any]]:
     def make(proposal: IdArg) -> dict[str, Any]:
         return {"proposal": proposal, "option": option}
 
@@ -177,10 +187,13 @@ for _option in ("yes", "no", "abstain", "veto"):
     tx_command(app, _option, "gov.vote", _vote_maker(_option))
 
 
-def _client(node: str | None):  # type: ignore[no-untyped-def]
-    from nnet.client import NodeClient
-
-    return NodeClient(resolve("node", node) or "")
+PROPOSAL_COLUMNS: list[Column] = [
+    ("ID", "id"),
+    ("KIND", "kind"),
+    ("STATUS", "status"),
+    ("BLOCKS LEFT", "blocks_left"),
+    ("TITLE", "title"),
+]
 
 
 @app.command("list")
@@ -200,23 +213,10 @@ def list_(
     """
     from nnet.chain.governance import PROPOSAL_STATUSES
 
-    if status is not None and status not in PROPOSAL_STATUSES:
-        raise UsageError(
-            f"--status {status!r} is not a proposal status",
-            hint=f"one of: {', '.join(PROPOSAL_STATUSES)}",
-        )
-    filters = {"status": status} if status else {}
-    with _client(node) as client:
-        props = listing(client, "/proposals", "proposals", limit, **filters)
-        if want_json(as_json):
-            for p in props:
-                emit(p, as_json=True)
-            return
-        rows = [
-            (str(p["id"]), p["kind"], p["status"], str(p.get("blocks_left", "-")), p["title"])
-            for p in props
-        ]
-    print(table(rows, ("ID", "KIND", "STATUS", "BLOCKS LEFT", "TITLE")))
+    check_status(status, PROPOSAL_STATUSES, "proposal")
+    with node_client(node) as client:
+        props = listing(lambda size: client.proposals(status, page_size=size), limit)
+        emit_rows(props, PROPOSAL_COLUMNS, as_json)
 
 
 @app.command("show")
@@ -225,8 +225,8 @@ def show(proposal: IdArg, node: NodeOpt = None, as_json: JsonOpt = False) -> Non
 
     Example: nnet vote show 7
     """
-    with _client(node) as client:
-        p = client.get(f"/proposals/{proposal}")
+    with node_client(node) as client:
+        p = client.proposal(proposal)
     emit(p, as_json=want_json(as_json), human=_human)
 
 

@@ -1,19 +1,24 @@
 """Governance parameters of the tokenomics: every number with its default, bounds and meaning.
 
-One table (PARAM_SPECS) declares each parameter once; `EconParams` holds the values; governance
-changes go through `EconParams.with_changes`, which refuses anything outside the bounds. Defaults
+Each parameter is declared once, as a field of `EconParams` carrying its spec (kind, default,
+bounds, unit, meaning); PARAM_SPECS is read off those fields, so the table and the dataclass
+cannot disagree. Governance changes go through `EconParams.with_changes`, which refuses anything
+outside the bounds. `ParamSpec` is also the row type of the chain's parameter table
+(chain/params.py), whose integer kinds are listed below. Defaults
 are anchored in ECONOMICS.md (Cosmos SDK x/mint, x/slashing) and explained in docs/economics.md.
 
 Kinds, and how each is written:
   rate    a Fraction per year or a share (0.05 = 5 %); on the wire a decimal string
   amount  base units (1 NNET = 10**18); on the wire a base-unit string; people write NNET
   count   a plain integer
+and, for the chain's integer rows only: units (base units), ppm and ppb (parts per million and
+per billion, integers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -23,7 +28,8 @@ from nnet.errors import UsageError
 
 __all__ = ["PARAM_SPECS", "EconParams", "ParamSpec", "get_param_spec"]
 
-Kind = Literal["rate", "amount", "count"]
+Kind = Literal["rate", "amount", "count", "units", "ppm", "ppb"]
+_AMOUNT_KINDS = ("amount", "units")
 MAX_AMOUNT = 10**36  # 10**18 NNET: far above any sane supply, small enough for fast ints
 
 
@@ -39,12 +45,17 @@ class ParamSpec:
     unit: str
     meaning: str
 
+    @property
+    def doc(self) -> str:
+        """The meaning with its unit, as the daemon's parameter table serves it."""
+        return f"{self.meaning} [{self.unit}]" if self.unit else self.meaning
+
     def parse(self, text: str) -> Fraction | int:
         """A value written by a person: rates as decimals or percent, amounts in NNET."""
         try:
-            if self.kind == "amount":
+            if self.kind in _AMOUNT_KINDS:
                 return parse_amount(text)
-            if self.kind == "count":
+            if self.kind != "rate":
                 if not (text.strip().isascii() and text.strip().isdigit()):
                     raise ValueError(f"{self.name}: {text!r} is not a whole number")
                 return int(text.strip())
@@ -64,17 +75,17 @@ class ParamSpec:
 
     def wire(self, value: Fraction | int) -> str | int:
         """JSON form: amounts as base-unit strings, rates as decimal strings, counts as ints."""
-        if self.kind == "amount":
+        if self.kind in _AMOUNT_KINDS:
             return str(value)
-        if self.kind == "count":
+        if self.kind != "rate":
             return int(value)
         return format_fraction(Fraction(value))
 
     def render(self, value: Fraction | int) -> str:
         """Human form: amounts in NNET, rates as decimals."""
-        if self.kind == "amount":
+        if self.kind in _AMOUNT_KINDS:
             return format_amount(int(value))
-        if self.kind == "count":
+        if self.kind != "rate":
             return str(value)
         return format_fraction(Fraction(value), places=9)
 
@@ -83,52 +94,11 @@ def _rate(text: str) -> Fraction:
     return Fraction(text)
 
 
-# fmt: off
-PARAM_SPECS: tuple[ParamSpec, ...] = (
-    ParamSpec("epochs_per_year", "count", 365, 1, 31_536_000, "epochs/year",
-              "epochs in a year; converts yearly rates to per-epoch amounts"),
-    ParamSpec("demand_target", "amount", 50_000_000 * UNIT, 1, MAX_AMOUNT, "NNET/year",
-              "verified job fees per year at which the demand index d = 1"),
-    ParamSpec("compute_ref", "count", 10**9, 1, 10**30, "work units/node/year",
-              "verified work per node per year at which the compute index c = 1"),
-    ParamSpec("nodes_ref", "count", 100, 1, 10**9, "nodes",
-              "active node count at which the node index n = 1"),
-    ParamSpec("bonded_goal", "rate", _rate("0.67"), _rate("0.01"), Fraction(1), "share",
-              "staked share of supply giving GPU rewards their reference size (Cosmos 67 %)"),
-    ParamSpec("staking_share", "rate", _rate("0.4"), Fraction(0), Fraction(1), "share",
-              "share of the reward pool for stakers (T_r); the rest is for GPU nodes (T_g)"),
-    ParamSpec("max_reward_pool", "amount", 70_000_000 * UNIT, 0, MAX_AMOUNT, "NNET/year",
-              "yearly reward ceiling T_r + T_g at genesis"),
-    ParamSpec("reward_pool_decay", "rate", _rate("0.1"), Fraction(0), _rate("0.9"), "/year",
-              "yearly shrink of the maximum reward pool"),
-    ParamSpec("max_work_index", "rate", Fraction(4), Fraction(1), Fraction(1000), "x",
-              "cap on the work index w = d*c/n used by both formulas"),
-    ParamSpec("max_apy", "rate", _rate("0.2"), Fraction(0), Fraction(10), "/year",
-              "cap on the protocol-funded staking yield Y"),
-    ParamSpec("pool_release_rate", "rate", _rate("0.2"), Fraction(0), Fraction(1), "/year",
-              "most a genesis reward pool pays out per year, as a share of its balance"),
-    ParamSpec("target_inflation", "rate", _rate("0.05"), Fraction(0), Fraction(1), "/year",
-              "minting-rate ceiling aimed at when demand is at target (d = 1)"),
-    ParamSpec("inflation_min", "rate", Fraction(0), Fraction(0), Fraction(1), "/year",
-              "floor of the minting-rate ceiling"),
-    ParamSpec("inflation_max", "rate", _rate("0.2"), Fraction(0), Fraction(1), "/year",
-              "top of the minting-rate ceiling (Cosmos 20 %)"),
-    ParamSpec("inflation_rate_change", "rate", _rate("0.13"), Fraction(0), Fraction(10), "/year",
-              "most the minting rate moves in a year (Cosmos 13 %); smooths it"),
-    ParamSpec("max_emission_rate", "rate", _rate("0.25"), Fraction(0), Fraction(10), "/year",
-              "per-epoch cap on pool payouts + minting, as a yearly share of supply"),
-    ParamSpec("max_supply", "amount", 1_500_000_000 * UNIT, 1, MAX_AMOUNT, "NNET",
-              "total supply never passes this"),
-    ParamSpec("slash_fraction", "rate", _rate("0.05"), Fraction(0), Fraction(1), "share",
-              "share of collateral a node loses when its proof is rejected (Cosmos 5 %)"),
-    ParamSpec("slash_verifier_share", "rate", _rate("0.5"), Fraction(0), Fraction(1), "share",
-              "share of a slash paid to the verifiers who caught it"),
-    ParamSpec("slash_burn_share", "rate", _rate("0.5"), Fraction(0), Fraction(1), "share",
-              "share of the slash left after verifiers that is burned; the rest to treasury"),
-)
-# fmt: on
-
-_SPECS = {s.name: s for s in PARAM_SPECS}
+def _spec(
+    kind: Kind, low: Fraction | int, high: Fraction | int, unit: str, meaning: str
+) -> dict[str, Any]:
+    """The metadata of an EconParams field: its spec but for the name and default (the field's)."""
+    return {"kind": kind, "min": low, "max": high, "unit": unit, "meaning": meaning}
 
 
 def get_param_spec(name: str) -> ParamSpec:
@@ -144,28 +114,183 @@ def get_param_spec(name: str) -> ParamSpec:
 
 @dataclass(frozen=True)
 class EconParams:
-    """The values of every economic parameter (see PARAM_SPECS for meaning and bounds)."""
+    """The values of every economic parameter; each field declares its kind, default, bounds,
+    unit and meaning, in the order of PARAM_SPECS."""
 
-    epochs_per_year: int = 365
-    demand_target: int = 50_000_000 * UNIT
-    compute_ref: int = 10**9
-    nodes_ref: int = 100
-    bonded_goal: Fraction = Fraction(67, 100)
-    staking_share: Fraction = Fraction(2, 5)
-    max_reward_pool: int = 70_000_000 * UNIT
-    reward_pool_decay: Fraction = Fraction(1, 10)
-    max_work_index: Fraction = Fraction(4)
-    max_apy: Fraction = Fraction(1, 5)
-    pool_release_rate: Fraction = Fraction(1, 5)
-    target_inflation: Fraction = Fraction(1, 20)
-    inflation_min: Fraction = Fraction(0)
-    inflation_max: Fraction = Fraction(1, 5)
-    inflation_rate_change: Fraction = Fraction(13, 100)
-    max_emission_rate: Fraction = Fraction(1, 4)
-    max_supply: int = 1_500_000_000 * UNIT
-    slash_fraction: Fraction = Fraction(1, 20)
-    slash_verifier_share: Fraction = Fraction(1, 2)
-    slash_burn_share: Fraction = Fraction(1, 2)
+    epochs_per_year: int = field(
+        default=365,
+        metadata=_spec(
+            "count",
+            1,
+            31_536_000,
+            "epochs/year",
+            "epochs in a year; converts yearly rates to per-epoch amounts",
+        ),
+    )
+    demand_target: int = field(
+        default=50_000_000 * UNIT,
+        metadata=_spec(
+            "amount",
+            1,
+            MAX_AMOUNT,
+            "NNET/year",
+            "verified job fees per year at which the demand index d = 1",
+        ),
+    )
+    compute_ref: int = field(
+        default=10**9,
+        metadata=_spec(
+            "count",
+            1,
+            10**30,
+            "work units/node/year",
+            "verified work per node per year at which the compute index c = 1",
+        ),
+    )
+    nodes_ref: int = field(
+        default=100,
+        metadata=_spec(
+            "count", 1, 10**9, "nodes", "active node count at which the node index n = 1"
+        ),
+    )
+    bonded_goal: Fraction = field(
+        default=_rate("0.67"),
+        metadata=_spec(
+            "rate",
+            _rate("0.01"),
+            Fraction(1),
+            "share",
+            "staked share of supply giving GPU rewards their reference size (Cosmos 67 %)",
+        ),
+    )
+    staking_share: Fraction = field(
+        default=_rate("0.4"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(1),
+            "share",
+            "share of the reward pool for stakers (T_r); the rest is for GPU nodes (T_g)",
+        ),
+    )
+    max_reward_pool: int = field(
+        default=70_000_000 * UNIT,
+        metadata=_spec(
+            "amount", 0, MAX_AMOUNT, "NNET/year", "yearly reward ceiling T_r + T_g at genesis"
+        ),
+    )
+    reward_pool_decay: Fraction = field(
+        default=_rate("0.1"),
+        metadata=_spec(
+            "rate", Fraction(0), _rate("0.9"), "/year", "yearly shrink of the maximum reward pool"
+        ),
+    )
+    max_work_index: Fraction = field(
+        default=Fraction(4),
+        metadata=_spec(
+            "rate",
+            Fraction(1),
+            Fraction(1000),
+            "x",
+            "cap on the work index w = d*c/n used by both formulas",
+        ),
+    )
+    max_apy: Fraction = field(
+        default=_rate("0.2"),
+        metadata=_spec(
+            "rate", Fraction(0), Fraction(10), "/year", "cap on the protocol-funded staking yield Y"
+        ),
+    )
+    pool_release_rate: Fraction = field(
+        default=_rate("0.2"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(1),
+            "/year",
+            "most a genesis reward pool pays out per year, as a share of its balance",
+        ),
+    )
+    target_inflation: Fraction = field(
+        default=_rate("0.05"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(1),
+            "/year",
+            "minting-rate ceiling aimed at when demand is at target (d = 1)",
+        ),
+    )
+    inflation_min: Fraction = field(
+        default=Fraction(0),
+        metadata=_spec(
+            "rate", Fraction(0), Fraction(1), "/year", "floor of the minting-rate ceiling"
+        ),
+    )
+    inflation_max: Fraction = field(
+        default=_rate("0.2"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(1),
+            "/year",
+            "top of the minting-rate ceiling (Cosmos 20 %)",
+        ),
+    )
+    inflation_rate_change: Fraction = field(
+        default=_rate("0.13"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(10),
+            "/year",
+            "most the minting rate moves in a year (Cosmos 13 %); smooths it",
+        ),
+    )
+    max_emission_rate: Fraction = field(
+        default=_rate("0.25"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(10),
+            "/year",
+            "per-epoch cap on pool payouts + minting, as a yearly share of supply",
+        ),
+    )
+    max_supply: int = field(
+        default=1_500_000_000 * UNIT,
+        metadata=_spec("amount", 1, MAX_AMOUNT, "NNET", "total supply never passes this"),
+    )
+    slash_fraction: Fraction = field(
+        default=_rate("0.05"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(1),
+            "share",
+            "share of collateral a node loses when its proof is rejected (Cosmos 5 %)",
+        ),
+    )
+    slash_verifier_share: Fraction = field(
+        default=_rate("0.5"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(1),
+            "share",
+            "share of a slash paid to the verifiers who caught it",
+        ),
+    )
+    slash_burn_share: Fraction = field(
+        default=_rate("0.5"),
+        metadata=_spec(
+            "rate",
+            Fraction(0),
+            Fraction(1),
+            "share",
+            "share of the slash left after verifiers that is burned; the rest to treasury",
+        ),
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -222,11 +347,12 @@ class EconParams:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def _check_defaults_match() -> None:
-    """The dataclass defaults and the spec table are one source of truth; keep them equal."""
-    for f, spec in zip(fields(EconParams), PARAM_SPECS, strict=True):
-        if f.name != spec.name or f.default != spec.default:
-            raise RuntimeError(f"EconParams.{f.name} and PARAM_SPECS disagree")
+def _spec_of(f: Field[Any]) -> ParamSpec:
+    default = f.default
+    if not isinstance(default, Fraction | int):
+        raise RuntimeError(f"EconParams.{f.name} has no default")
+    return ParamSpec(f.name, default=default, **f.metadata)
 
 
-_check_defaults_match()
+PARAM_SPECS: tuple[ParamSpec, ...] = tuple(_spec_of(f) for f in fields(EconParams))
+_SPECS = {s.name: s for s in PARAM_SPECS}

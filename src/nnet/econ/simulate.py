@@ -24,12 +24,18 @@ from typing import Any
 from nnet.econ.epoch import EpochInputs, process_epoch_economics
 from nnet.econ.fixedpoint import PPB, floor_fraction, format_fraction, fraction_to_ppb
 from nnet.econ.params import EconParams
-from nnet.econ.pools import GPU_POOL, STAKING_POOL, TREASURY_POOL, compute_genesis_pools
+from nnet.econ.pools import (
+    GPU_POOL,
+    PUBLIC_POOL,
+    STAKING_POOL,
+    TREASURY_POOL,
+    compute_genesis_pools,
+)
 from nnet.econ.rewards import RewardAccumulator, StakePosition, process_stake_change
 from nnet.encoding import UNIT, format_amount
 from nnet.errors import UsageError
 
-__all__ = ["SCENARIOS", "Scenario", "SimOptions", "run_simulation"]
+__all__ = ["SCENARIOS", "Scenario", "SimOptions", "compute_genesis_allocation", "run_simulation"]
 
 Knots = Sequence[tuple[Fraction, Fraction]]
 F = Fraction
@@ -137,23 +143,31 @@ def _pct(value: Fraction) -> str:
     return format_fraction(value * 100, 6)
 
 
+def compute_genesis_allocation(genesis_supply: int) -> tuple[dict[str, int], int]:
+    """The simulated genesis: the chain's pool split (econ/pools.py, the one table), with the
+    whole `public` allocation moved out to circulating balances, as the chain's genesis pays
+    funded accounts and validator stakes out of it. Returns (pools, circulating)."""
+    pools = compute_genesis_pools(genesis_supply)
+    circulating, pools[PUBLIC_POOL] = pools[PUBLIC_POOL], 0
+    return pools, circulating
+
+
 def run_simulation(
     options: SimOptions, progress: Callable[[int, int], None] | None = None
 ) -> Iterator[dict[str, Any]]:
     """Yield one row (dict of strings and ints) every `every` epochs and at each year end."""
     if not 1 <= options.years <= 1000:
-        raise UsageError("--years must be between 1 and 1000")
+        raise UsageError(f"a simulation runs 1 to 1000 years, not {options.years}")
     scenario = get_scenario(options.scenario)
     params = options.params
     epy = params.epochs_per_year
     total_epochs = options.years * epy
     every = options.every or max(1, epy // 12)
     if every < 1:
-        raise UsageError("--every must be at least 1")
+        raise UsageError(f"rows come every 1 or more epochs, not {every}")
     changes = dict(scenario.governance)
 
-    pools = compute_genesis_pools(options.genesis_supply)
-    circulating, pools["public"] = pools["public"], 0  # the public allocation goes to accounts
+    pools, circulating = compute_genesis_allocation(options.genesis_supply)
     supply, minted_total = options.genesis_supply, 0
     inflation = fraction_to_ppb(params.target_inflation)
     acc, stakers = RewardAccumulator(), StakePosition(0, 0)

@@ -25,13 +25,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from nnet.chain.accounts import get_balance, get_stake
+from nnet.cid import parse_cid
 from nnet.encoding import format_amount
 from nnet.errors import MalformedInput, PermitRefused, TooLarge
 from nnet.node.core import Node
 from nnet.node.paging import parse_limit
 from nnet.node.permit import PERMIT_HEADER, BlobPermit, check_permit_terms, parse_permit
 from nnet.store.blobs import BlobStore
-from nnet.store.cid import parse_cid
 
 __all__ = ["UploadPolicy", "blob_routes", "check_funded"]
 
@@ -46,9 +46,7 @@ class UploadPolicy:
 
 def check_funded(node: Node, permit: BlobPermit, policy: UploadPolicy) -> None:
     """PermitRefused (`unfunded`) unless the permit's uploader holds enough in committed state."""
-    held = get_balance(node.state, permit.uploader) + int(
-        get_stake(node.state, permit.uploader)["bonded"]
-    )
+    held = get_balance(node.state, permit.uploader) + get_stake(node.state, permit.uploader).bonded
     if held < policy.min_permit_balance:
         raise PermitRefused(
             f"{permit.uploader} holds {format_amount(held)} NNET (balance and bonded stake); "

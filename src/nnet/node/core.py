@@ -24,14 +24,16 @@ from nnet.chain.block import (
 )
 from nnet.chain.epoch import compute_epoch
 from nnet.chain.genesis import Genesis
+from nnet.chain.keys import SEQUENCER_KEY
 from nnet.chain.params import get_param, get_params_view
 from nnet.chain.state import State
-from nnet.chain.transition import BlockContext
+from nnet.chain.types import Address, BlockContext, Height
 from nnet.crypto import address_of_private_key, normalize_address
 from nnet.encoding import hex_to_bytes, strict_loads
 from nnet.errors import InvalidTx, MalformedInput, NnetError, NotFound, UsageError
 from nnet.node.mempool import Mempool, PendingTx
 from nnet.node.paging import MAX_LIMIT, MAX_PAGE_BYTES
+from nnet.node.storage import load_header, load_state, store_block, store_genesis
 from nnet.store.chaindb import ChainDB
 from nnet.tx import MAX_TX_BYTES, parse_tx
 
@@ -76,17 +78,18 @@ class Node:
         _, genesis_header, writes = compute_genesis_block(genesis)
         stored = db.get_meta("genesis_hash")
         if stored is None:
-            db.init_genesis(genesis.to_dict(), genesis_header, writes)
+            store_genesis(db, genesis, genesis_header, writes)
         elif stored != genesis_header.hash_hex:
             raise UsageError(
                 f"{db.path} belongs to another genesis ({stored}, not {genesis_header.hash_hex})",
-                hint="point --home at a fresh directory or use the genesis it was made with",
+                hint="use a fresh node home, or the genesis it was made with",
+                code="wrong_genesis",
             )
         self.genesis_header = genesis_header
-        self.state = State(db.load_state())
+        self.state = State(load_state(db))
         head_height = db.get_head_height()
-        head = db.get_header(head_height or 0)
-        assert head is not None  # init_genesis wrote height 0
+        head = load_header(db, head_height or 0)
+        assert head is not None  # store_genesis wrote height 0
         self.head: Header = head
         self.mempool = Mempool(self.state, max_size=self.config.max_mempool)
         self.sync_error: str | None = None  # why a replica stopped following, if it did
@@ -117,7 +120,7 @@ class Node:
     @property
     def sequencer(self) -> str:
         """The sequencer now: the genesis one until governance hands the role on (chain state)."""
-        return str(self.state.get("chain/sequencer") or self.genesis.sequencer)
+        return str(self.state.get(SEQUENCER_KEY) or self.genesis.sequencer)
 
     @property
     def is_sequencer(self) -> bool:
@@ -131,7 +134,10 @@ class Node:
     def next_context(self) -> BlockContext:
         height = self.head.height + 1
         return BlockContext(
-            height, compute_epoch(self.state, height), self.sequencer, self.head.hash_hex
+            Height(height),
+            compute_epoch(self.state, height),
+            Address(self.sequencer),
+            self.head.hash_hex,
         )
 
     # ---- writes -------------------------------------------------------------------------------
@@ -260,7 +266,7 @@ class Node:
 
     def _persist(self, result: BlockResult) -> None:
         try:
-            self.db.commit_block(result)
+            store_block(self.db, result)
         except BaseException:
             self.state.rollback()  # memory must not run ahead of the database
             raise
@@ -294,13 +300,14 @@ class Node:
         stake = get_stake(self.state, addr)
         return {
             "address": addr,
-            "balance": str(acct["balance"]),
-            "nonce": acct["nonce"],
-            "next_nonce": get_account(self.mempool.overlay, addr)["nonce"],
+            "balance": str(acct.balance),
+            "nonce": acct.nonce,
+            "next_nonce": get_account(self.mempool.overlay, addr).nonce,
             "stake": {
-                "bonded": str(stake["bonded"]),
+                "bonded": str(stake.bonded),
                 "unbonding": [
-                    {"amount": str(a), "release_epoch": e} for a, e in stake["unbonding"]
+                    {"amount": str(u.amount), "release_epoch": u.release_epoch}
+                    for u in stake.unbonding
                 ],
             },
             "pending_rewards": str(get_pending_rewards(self.state, addr)),

@@ -110,7 +110,7 @@ def _amount(value: object, name: str) -> int:
 def _listen(value: object, name: str) -> tuple[str, int]:
     if not isinstance(value, str):
         raise UsageError(f'{name} must be "HOST:PORT"')
-    return parse_listen(value)
+    return parse_listen(value, name)
 
 
 # key in daemon.toml -> (DaemonOptions field, checker); "listen" sets host and port

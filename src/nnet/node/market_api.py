@@ -17,12 +17,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from nnet.chain.keys import NEXT_JOB_KEY, NODES_KEY
 from nnet.chain.market import get_proof
-from nnet.chain.market_settle import JOB_STATUSES, NODES_KEY, get_job, get_node
+from nnet.chain.market_settle import JOB_STATUSES, get_job, get_node
 from nnet.chain.params import get_param
+from nnet.chain.types import Job, NodeRecord
 from nnet.crypto import normalize_address
 from nnet.errors import MalformedInput, NotFound
-from nnet.node.paging import collect_page, int_cursor, parse_limit
+from nnet.node.paging import collect_page, newest_first, parse_limit
 
 __all__ = ["describe_job", "describe_node", "market_routes"]
 
@@ -35,27 +37,27 @@ _DEADLINES = {
 }
 
 
-def describe_job(state: Any, height: int, job: dict[str, Any]) -> dict[str, Any]:
+def describe_job(state: Any, height: int, job: Job) -> dict[str, Any]:
     """A job as clients see it (see the module docstring)."""
-    view = dict(job)
+    view = job.to_state()
     for name in _AMOUNTS:
-        view[name] = str(job[name])
-    record = get_proof(state, int(job["id"]))
-    view["proof"] = None if record is None else record["doc"]
-    view["proof_hash"] = None if record is None else record["hash"]
-    deadline = _DEADLINES.get(job["status"])
-    if deadline is not None and job.get(deadline) is not None:
-        last_block = (int(job[deadline]) + 1) * get_param(state, "epoch_blocks") - 1
+        view[name] = str(view[name])
+    record = get_proof(state, job.id)
+    view["proof"] = None if record is None else record.doc
+    view["proof_hash"] = None if record is None else record.hash
+    deadline = _DEADLINES.get(job.status)
+    if deadline is not None and view.get(deadline) is not None:
+        last_block = (int(view[deadline]) + 1) * get_param(state, "epoch_blocks") - 1
         view["deadline_height"] = last_block
         view["blocks_left"] = max(0, last_block - height)
     return view
 
 
-def describe_node(state: Any, address: str, node: dict[str, Any]) -> dict[str, Any]:
-    view = {"address": address, **node}
-    view["collateral"] = str(node["collateral"])
-    view["locked"] = str(node["locked"])
-    view["free"] = str(int(node["collateral"]) - int(node["locked"]))
+def describe_node(state: Any, address: str, node: NodeRecord) -> dict[str, Any]:
+    view = {"address": address, **node.to_state()}
+    view["collateral"] = str(node.collateral)
+    view["locked"] = str(node.locked)
+    view["free"] = str(node.free)
     return view
 
 
@@ -70,25 +72,15 @@ def market_routes(node: Any) -> list[Route]:
 
     async def list_jobs(request: Request) -> Response:
         """Newest first, paged (node/paging.py): `after` is the id of the last job seen."""
-        status = request.query_params.get("status")
-        if status is not None and status not in JOB_STATUSES:
-            raise MalformedInput(
-                f"status must be one of {', '.join(JOB_STATUSES)}, not {status[:40]!r}"
-            )
-        limit = parse_limit(request.query_params.get("limit"))
-        last = int(node.state.get("market/next_job") or 1)
-        after = int_cursor(request.query_params.get("after"))
-        top = last - 1 if after is None else min(after - 1, last - 1)
-
-        def candidates() -> Iterator[tuple[str, dict[str, Any] | None]]:
-            for job_id in range(top, 0, -1):
-                job = get_job(node.state, job_id)
-                keep = job is not None and (status is None or job["status"] == status)
-                yield str(job_id), job if keep else None
-
         height = node.head.height
-        page = collect_page(
-            "jobs", candidates(), lambda j: describe_job(node.state, height, j), limit
+        page = newest_first(
+            request.query_params,
+            "jobs",
+            JOB_STATUSES,
+            int(node.state.get(NEXT_JOB_KEY) or 1),
+            lambda job_id: get_job(node.state, job_id),
+            lambda j: j.status,
+            lambda j: describe_job(node.state, height, j),
         )
         return Response(page.body(), media_type="application/json")
 
@@ -104,7 +96,7 @@ def market_routes(node: Any) -> list[Route]:
         record = get_proof(node.state, job_id)
         if record is None:
             raise NotFound(f"job {job_id} has no proof")
-        return JSONResponse(record["doc"])
+        return JSONResponse(record.doc)
 
     async def list_nodes(request: Request) -> Response:
         """By address, paged (node/paging.py): `after` is the address of the last node seen.
@@ -116,7 +108,7 @@ def market_routes(node: Any) -> list[Route]:
         if after is not None:
             start = bisect.bisect_right(addresses, normalize_address(after, "after"))
 
-        def candidates() -> Iterator[tuple[str, tuple[str, dict[str, Any]] | None]]:
+        def candidates() -> Iterator[tuple[str, tuple[str, NodeRecord] | None]]:
             for i in range(start, len(addresses)):
                 address = addresses[i]
                 record = get_node(node.state, address)

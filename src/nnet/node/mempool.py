@@ -113,7 +113,7 @@ class Mempool:
             beat = cheapest.tx.fee * ptx.size // cheapest.size + 1
             hint = (
                 f"pay more than {format_amount(cheapest.tx.fee)} NNET per {cheapest.size} bytes "
-                f"(--fee {format_amount(beat)} for this one), or retry after the next block"
+                f"(a fee of {format_amount(beat)} NNET for this one), or retry after the next block"
             )
         return InvalidTx(
             f"the mempool is full ({self.max_size} transactions) and this one pays no more per "

@@ -13,7 +13,7 @@ No web framework here: node/core.py pages blocks with the same limits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ __all__ = [
     "Page",
     "collect_page",
     "int_cursor",
+    "newest_first",
     "parse_limit",
 ]
 
@@ -120,3 +121,30 @@ def collect_page(
             page.next = last_cursor
             return page
     return page
+
+
+def newest_first(
+    query: Mapping[str, str],
+    items_key: str,
+    statuses: Sequence[str],
+    next_id: int,
+    load: Callable[[int], T | None],
+    status_of: Callable[[T], str],
+    render: Callable[[T], Any],
+) -> Page:
+    """A page of numbered records (jobs, proposals: ids 1 to next_id - 1), newest first,
+    filtered by `?status=`; the cursor is the id of the last record looked at."""
+    status = query.get("status")
+    if status is not None and status not in statuses:
+        raise MalformedInput(f"status must be one of {', '.join(statuses)}, not {status[:40]!r}")
+    limit = parse_limit(query.get("limit"))
+    after = int_cursor(query.get("after"))
+    top = next_id - 1 if after is None else min(after - 1, next_id - 1)
+
+    def candidates() -> Iterator[tuple[str, T | None]]:
+        for record_id in range(top, 0, -1):
+            record = load(record_id)
+            keep = record is not None and (status is None or status_of(record) == status)
+            yield str(record_id), record if keep else None
+
+    return collect_page(items_key, candidates(), render, limit)

@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nnet.cid import parse_cid
 from nnet.encoding import canonical_json, strict_loads
 from nnet.errors import MalformedInput, NnetError, PermitRefused, PermitRequired
 from nnet.proof.document import sign_document, verify_document
-from nnet.store.cid import parse_cid
 
 __all__ = [
     "DEFAULT_LIFETIME_MS",
@@ -87,7 +87,7 @@ def parse_permit(text: str | None) -> BlobPermit:
     if text is None:
         raise PermitRequired(
             "uploads need a signed permit from a funded account",
-            hint=f"send one in the {PERMIT_HEADER} header (`nnet store put --key NAME` does)",
+            hint=f"send one in the {PERMIT_HEADER} header (`nnet store put` signs one)",
         )
     try:
         if len(text) > MAX_PERMIT_CHARS:

@@ -87,11 +87,12 @@ class DaemonOptions:
         return self.genesis or self.home / "genesis.json"
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """HOST:PORT (port 0: any free port); [v6]:PORT also works."""
+def parse_listen(text: str, name: str = "listen address") -> tuple[str, int]:
+    """HOST:PORT (port 0: any free port); [v6]:PORT also works. `name`: what the caller calls
+    the value in a refusal (a flag, or a key of daemon.toml)."""
     host, sep, port = text.rpartition(":")
     if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
-        raise UsageError(f"--listen {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:7654")
+        raise UsageError(f"{name} {text!r} is not HOST:PORT", hint="e.g. 127.0.0.1:7654")
     host = host.strip("[]") or "127.0.0.1"
     return host, int(port)
 
@@ -102,7 +103,8 @@ def load_genesis(path: Path) -> Genesis:
     except FileNotFoundError:
         raise UsageError(
             f"no genesis file at {path}",
-            hint="create a local chain with `nnet devnet init`, or pass --genesis",
+            hint="create a local chain with `nnet devnet init`, or give the daemon its genesis",
+            code="no_genesis",
         ) from None
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
@@ -211,7 +213,8 @@ class Daemon:
         if other is not None and int(other["pid"]) != os.getpid():
             raise UsageError(
                 f"a daemon (pid {other['pid']}) already serves {opts.home} at {other.get('url')}",
-                hint="stop it first, or give this one its own --home",
+                hint="stop it first, or give this one its own home",
+                code="home_in_use",
             )
         genesis = load_genesis(opts.genesis_path)
         signer = load_signer(opts.home, genesis)
@@ -227,9 +230,9 @@ class Daemon:
             if not self.node.is_sequencer and not opts.peers:
                 raise UsageError(
                     f"this home ({opts.home}) has no key of the sequencer "
-                    f"{self.node.sequencer} and no --peer",
-                    hint="run it where `nnet devnet init` put the key, or follow it with "
-                    "--peer URL",
+                    f"{self.node.sequencer} and no peer to follow",
+                    hint="run it where `nnet devnet init` put the key, or follow a peer",
+                    code="no_sequencer_key",
                 )
             self.replica = None
             self.peer_watch: PeerWatch | None = None
@@ -362,7 +365,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise UsageError(
             f"cannot listen on {host}:{port}: {e.strerror}",
-            hint="pick another --listen port, or 0 for any free one",
+            hint="pick another port, or 0 for any free one",
+            code="cannot_listen",
         ) from None
     sock.listen(LISTEN_BACKLOG)
     sock.set_inheritable(True)

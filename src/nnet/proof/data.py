@@ -26,10 +26,10 @@ from typing import IO, BinaryIO
 import numpy as np
 import torch
 
+from nnet.cid import compute_file_cid
 from nnet.errors import MalformedInput, VerificationFailed
 from nnet.proof.safeload import inspect_safetensors, open_regular_file, parse_safetensors
 from nnet.proof.spec import JobSpec
-from nnet.store.cid import compute_file_cid
 
 MAX_CLASSES = 1 << 16  # classification labels (token data is bounded by model.vocab)
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnet.cid import compute_file_cid
 from nnet.encoding import strict_loads
 from nnet.errors import MalformedInput, NotFound, UsageError
 from nnet.proof.spec import JobSpec, parse_spec
 from nnet.proof.trace import TraceEntry, compute_trace_root, parse_trace, read_trace_file
-from nnet.store.cid import compute_file_cid
 
 __all__ = ["RunDir", "is_retained"]
 
@@ -115,7 +115,8 @@ class RunDir:
         if not m.get("complete"):
             raise UsageError(
                 f"the run in {self.root} is not finished (stopped at step {m.get('steps_done')})",
-                hint="continue it with `nnet train SPEC -o RUN --resume`",
+                hint="resume its training to the end first",
+                code="run_unfinished",
             )
         entries = self.read_trace() if entries is None else entries
         if len(entries) != m["checkpoints"]:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from nnet.cid import parse_cid
 from nnet.crypto import normalize_address
 from nnet.encoding import hex_to_bytes
 from nnet.errors import MalformedInput
 from nnet.proof.envclass import parse_env_class
-from nnet.store.cid import parse_cid
 
 __all__ = ["METRIC_KEYS", "PROOF_FIELDS", "check_proof_shape"]
 

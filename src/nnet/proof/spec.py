@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from nnet.cid import is_cid
 from nnet.crypto import keccak256
 from nnet.encoding import canonical_json
 from nnet.errors import MalformedInput, UsageError
-from nnet.store.cid import is_cid
 
 __all__ = [
     "DATA_FORMATS",

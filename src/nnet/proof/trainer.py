@@ -21,6 +21,7 @@ from typing import Any
 import tomli_w
 import torch
 
+from nnet.cid import compute_file_cid
 from nnet.errors import UsageError, VerificationFailed
 from nnet.proof.checkpoint import (
     CheckpointHash,
@@ -45,7 +46,6 @@ from nnet.proof.engine import (
 from nnet.proof.rundir import RUN_FORMAT, RunDir, is_retained
 from nnet.proof.spec import JobSpec
 from nnet.proof.trace import TraceEntry, format_loss
-from nnet.store.cid import compute_file_cid
 
 __all__ = ["Progress", "TrainOptions", "load_base_weights", "prepare_spec", "train"]
 
@@ -101,11 +101,12 @@ def _absolute(spec: JobSpec) -> dict[str, Any]:
 
 def _start_fresh(spec: JobSpec, run: RunDir, env: dict[str, Any]) -> None:
     if run.root.exists() and not run.root.is_dir():
-        raise UsageError(f"-o {run.root} is a file", hint="give a folder for the run")
+        raise UsageError(f"{run.root} is a file", hint="give a folder for the run")
     if run.root.exists() and any(run.root.iterdir()):
         raise UsageError(
             f"{run.root} already exists and is not empty",
-            hint="pass --resume to continue that run, or choose another -o",
+            hint="resume that run, or choose another folder",
+            code="run_exists",
         )
     (run.root / "ckpt").mkdir(parents=True, exist_ok=True)
     run.spec_path.write_text(tomli_w.dumps(_absolute(spec)), encoding="utf-8")

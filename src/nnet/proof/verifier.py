@@ -50,7 +50,7 @@ Tensors = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class VerifyOptions:
-    spec: JobSpec | None = None  # the job of record (required: chain or --spec)
+    spec: JobSpec | None = None  # the job of record (required: from the chain or its file)
     q: int | None = None  # segments to replay; None: from detection and faked_fraction
     detection: float = DEFAULT_DETECTION
     faked_fraction: float = DEFAULT_FAKED_FRACTION
@@ -82,7 +82,8 @@ def verify_proof(proof: Any, run: RunDir, opts: VerifyOptions) -> Verdict:
     if opts.spec is None:
         raise UsageError(
             "verify needs the job of record, not the prover's own job.toml",
-            hint="pass --spec FILE (offline) or a job id (on chain)",
+            hint="give it the job as posted: from the chain, or its spec file",
+            code="no_job_of_record",
         )
     record = prepare_spec(opts.spec.unbound())
     # the run of a job is bound to (job, prover): its init and data order derive from both

@@ -1,6 +1,6 @@
 """Content-addressed blob store on disk: datasets, challenged checkpoints and final models.
 
-Blobs are named by their CID (CIDv1, raw codec, sha2-256; see `nnet.store.cid`), written through a
+Blobs are named by their CID (CIDv1, raw codec, sha2-256; see `nnet.cid`), written through a
 temporary file and renamed into place (a crash leaves no half blob), streamed in chunks both ways,
 and hashed again on every read: a blob whose bytes no longer match its name is an error, never data.
 
@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnet.cid import cid_of_digest, parse_cid
 from nnet.errors import NotFound, StorageFull, TooLarge, VerificationFailed
-from nnet.store.cid import cid_of_digest, parse_cid
 
 __all__ = [
     "CHUNK",

@@ -1,19 +1,21 @@
 """The chain database (SQLite): blocks, transactions, receipts and state, one block per transaction.
 
-`commit_block` writes a block's header, its transactions, their receipts and the block's state
-writes inside one SQLite transaction, so after a crash the database holds the whole block or none
-of it. The journal is WAL; `synchronous=FULL` by default, so a block whose commit has returned
-survives power loss as well as a killed process (one fsync per block, not per transaction).
-A receipt is reported "committed" only after that commit returned.
+The database stores and returns plain data: JSON text and dicts, strings and integers. It knows
+nothing of the chain's objects; node/storage.py converts a Block, Header or BlockResult into the
+rows written here and back (py-evm's storage interface: a small database behind `atomic_batch`).
+
+Every write goes through `atomic_batch()`: one SQLite transaction (store/sqlite.py: BEGIN
+IMMEDIATE, COMMIT, and ROLLBACK on failure, never hiding the error that caused it), whose writes
+are the methods of the `ChainBatch` it yields. A block's header, transactions, receipts and state
+writes go in one batch, so after a crash the database holds the whole block or none of it. The
+journal is WAL; `synchronous=FULL` by default, so a block whose batch has returned survives power
+loss as well as a killed process (one fsync per block, not per transaction). A receipt is
+reported "committed" only after that batch returned.
 
 The `mempool` table journals admitted transactions (node/core.py writes them before answering
-202), so a restarted node re-admits what it had accepted. Those writes use synchronous=NORMAL:
+202), so a restarted node re-admits what it had accepted. Those batches use synchronous=NORMAL:
 they survive a killed process, not a power cut (the block commits that follow fsync them too);
-a committed block deletes its transactions from the journal in the same SQLite transaction.
-
-Every write goes through `_transaction`: BEGIN IMMEDIATE, COMMIT, and on any failure a ROLLBACK
-that never hides the error that caused it (a COMMIT that fails on a full disk may have rolled
-back already; a second ROLLBACK would then raise "no transaction is active" instead).
+a committed block deletes its transactions from the journal in the same batch.
 
 Tables are owned by schema.py. The connection is used from one thread (the daemon's event loop).
 """
@@ -22,18 +24,77 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nnet.chain.block import BlockResult, Header
-from nnet.chain.state import decode_value
 from nnet.encoding import to_json_line
 from nnet.errors import UsageError
 from nnet.store.schema import migrate
+from nnet.store.sqlite import transaction
 
-__all__ = ["ChainDB"]
+__all__ = ["ChainBatch", "ChainDB"]
+
+
+class ChainBatch:
+    """The writes of one atomic batch (`ChainDB.atomic_batch`), as plain rows."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def put_meta(self, items: Iterable[tuple[str, str]]) -> None:
+        """New meta rows (chain id, genesis, genesis hash); a key already there is an error."""
+        self._db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", list(items))
+
+    def put_block(
+        self, height: int, block_hash: str, header: str, txs: Sequence[tuple[str, str]]
+    ) -> None:
+        """A block: its hash, its header's JSON text and its (hash, tx JSON text) in order."""
+        self._db.execute(
+            "INSERT INTO blocks (height, hash, header, tx_count) VALUES (?, ?, ?, ?)",
+            (height, block_hash, header, len(txs)),
+        )
+        self._db.executemany(
+            "INSERT INTO txs (hash, height, idx, tx) VALUES (?, ?, ?, ?)",
+            [(tx_hash, height, i, text) for i, (tx_hash, text) in enumerate(txs)],
+        )
+
+    def put_receipts(self, height: int, receipts: Iterable[Mapping[str, Any]]) -> None:
+        """The receipts of the block at `height`: {"hash", "index", "type", "from", "events"}."""
+        self._db.executemany(
+            "INSERT INTO receipts (hash, height, idx, type, sender, events) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (r["hash"], height, r["index"], r["type"], r["from"], to_json_line(r["events"]))
+                for r in receipts
+            ],
+        )
+
+    def write_state(self, writes: Sequence[tuple[str, str | None]]) -> None:
+        """Set each key to its encoded value; a value of None deletes the key."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
+            [(k, v) for k, v in writes if v is not None],
+        )
+        self._db.executemany(
+            "DELETE FROM state WHERE key = ?", [(k,) for k, v in writes if v is None]
+        )
+
+    def journal_mempool(
+        self, added: Iterable[tuple[str, str]] = (), removed: Iterable[str] = ()
+    ) -> None:
+        """Drop the `removed` hashes from the mempool journal and record the `added` (hash, tx
+        JSON text) after what it holds (a hash already there keeps its place)."""
+        self._db.executemany("DELETE FROM mempool WHERE hash = ?", [(h,) for h in removed])
+        self._db.executemany("INSERT OR IGNORE INTO mempool (hash, tx) VALUES (?, ?)", added)
+
+    def put_evidence(self, height: int, ours: dict[str, Any], theirs: dict[str, Any]) -> None:
+        """Two headers the sequencer signed at one height (kept; never overwritten)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+            (f"evidence/{height}", to_json_line({"height": height, "headers": [ours, theirs]})),
+        )
 
 
 class ChainDB:
@@ -54,103 +115,36 @@ class ChainDB:
         self.db.close()
 
     @contextmanager
-    def _transaction(self, *, synchronous: str | None = None) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT; on failure, roll back and re-raise the original error.
-
-        `synchronous` sets the durability of this one transaction (then back to the default)."""
+    def atomic_batch(self, *, synchronous: str | None = None) -> Iterator[ChainBatch]:
+        """One SQLite transaction: every write of the batch lands, or (on any error) none does,
+        and the error that caused it goes up. `synchronous` sets the durability of this one
+        batch (then back to the database's default)."""
         db = self.db
         if synchronous:
             db.execute(f"PRAGMA synchronous={synchronous}")
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    # the error that got us here is the one to report, not the rollback's
-                    with suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                raise
+            with transaction(db):
+                yield ChainBatch(db)
         finally:
             if synchronous:
                 db.execute(f"PRAGMA synchronous={self.synchronous}")
 
-    # ---- genesis and meta -----------------------------------------------------------------
+    # ---- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
-
-    def init_genesis(
-        self, genesis: dict[str, Any], header: Header, writes: list[tuple[str, str | None]]
-    ) -> None:
-        """Store the genesis block (height 0) and the genesis state, atomically."""
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO meta (key, value) VALUES (?, ?)",
-                [
-                    ("chain", header.chain),
-                    ("genesis", to_json_line(genesis)),
-                    ("genesis_hash", header.hash_hex),
-                ],
-            )
-            db.execute(
-                "INSERT INTO blocks (height, hash, header, tx_count) VALUES (?, ?, ?, 0)",
-                (0, header.hash_hex, to_json_line(header.to_dict())),
-            )
-            db.executemany(
-                "INSERT INTO state (key, value) VALUES (?, ?)",
-                [(k, v) for k, v in writes if v is not None],
-            )
-
-    # ---- blocks -----------------------------------------------------------------------------
-    def commit_block(self, result: BlockResult) -> None:
-        """Persist a block with its txs, receipts and state writes in one SQLite transaction."""
-        block = result.block
-        h = block.header
-        height = h.height
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO blocks (height, hash, header, tx_count) VALUES (?, ?, ?, ?)",
-                (height, h.hash_hex, to_json_line(h.to_dict()), len(block.txs)),
-            )
-            hashes = ["0x" + th.hex() for th in block.tx_hashes]
-            db.executemany(
-                "INSERT INTO txs (hash, height, idx, tx) VALUES (?, ?, ?, ?)",
-                [
-                    (hx, height, i, to_json_line(tx.to_dict()))
-                    for i, (hx, tx) in enumerate(zip(hashes, block.txs, strict=True))
-                ],
-            )
-            db.executemany(
-                "INSERT INTO receipts (hash, height, idx, type, sender, events) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (r["hash"], height, r["index"], r["type"], r["from"], to_json_line(r["events"]))
-                    for r in result.receipts
-                ],
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)",
-                [(k, v) for k, v in result.writes if v is not None],
-            )
-            db.executemany(
-                "DELETE FROM state WHERE key = ?", [(k,) for k, v in result.writes if v is None]
-            )
-            db.executemany("DELETE FROM mempool WHERE hash = ?", [(hx,) for hx in hashes])
 
     # ---- the mempool journal ------------------------------------------------------------------
     def journal_mempool(
         self, added: Iterable[tuple[str, str]] = (), removed: Iterable[str] = ()
     ) -> None:
-        """Record admitted (hash, tx JSON) and drop evicted hashes, in one transaction that
-        survives a killed process (synchronous=NORMAL: no fsync of its own)."""
+        """Record admitted (hash, tx JSON) and drop evicted hashes, in one batch that survives a
+        killed process (synchronous=NORMAL: no fsync of its own)."""
         added, removed = list(added), list(removed)
         if not added and not removed:
             return
-        with self._transaction(synchronous="NORMAL") as db:
-            db.executemany("DELETE FROM mempool WHERE hash = ?", [(h,) for h in removed])
-            db.executemany("INSERT OR IGNORE INTO mempool (hash, tx) VALUES (?, ?)", added)
+        with self.atomic_batch(synchronous="NORMAL") as batch:
+            batch.journal_mempool(added, removed)
 
     def get_mempool(self) -> list[tuple[str, str]]:
         """(hash, tx JSON) of every journaled pending transaction, in admission order."""
@@ -163,9 +157,13 @@ class ChainDB:
         row = self.db.execute("SELECT MAX(height) FROM blocks").fetchone()
         return None if row[0] is None else int(row[0])
 
-    def get_header(self, height: int) -> Header | None:
+    def get_header_dict(self, height: int) -> dict[str, Any] | None:
+        """The header of the block at `height`, its JSON decoded."""
         row = self.db.execute("SELECT header FROM blocks WHERE height = ?", (height,)).fetchone()
-        return None if row is None else Header(**json.loads(row[0]))
+        if row is None:
+            return None
+        header: dict[str, Any] = json.loads(row[0])
+        return header
 
     def get_block(self, height: int) -> dict[str, Any] | None:
         """A block as the API serves it: {"header", "hash", "txs"}."""
@@ -249,18 +247,16 @@ class ChainDB:
 
     def put_evidence(self, height: int, ours: dict[str, Any], theirs: dict[str, Any]) -> None:
         """Two headers the sequencer signed at one height (kept; never overwritten)."""
-        self.db.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-            (f"evidence/{height}", to_json_line({"height": height, "headers": [ours, theirs]})),
-        )
+        with self.atomic_batch() as batch:
+            batch.put_evidence(height, ours, theirs)
 
     def get_evidence(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT value FROM meta WHERE key LIKE 'evidence/%'").fetchall()
         return sorted((json.loads(v) for (v,) in rows), key=lambda e: int(e["height"]))
 
-    def load_state(self) -> dict[str, Any]:
-        """The whole state after the head block, decoded."""
-        return {k: decode_value(v) for k, v in self.db.execute("SELECT key, value FROM state")}
+    def get_state(self) -> dict[str, str]:
+        """The whole state after the head block: key -> encoded value, as stored."""
+        return {str(k): str(v) for k, v in self.db.execute("SELECT key, value FROM state")}
 
     def check_integrity(self) -> str:
         return str(self.db.execute("PRAGMA integrity_check").fetchone()[0])

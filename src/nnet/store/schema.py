@@ -8,8 +8,8 @@
     mempool   seq -> tx hash, tx JSON: admitted, not yet committed transactions (v2; node/core.py)
 
 The version lives in SQLite's `user_version`. A later change adds a step to MIGRATIONS (from
-version N to N+1); `migrate` runs the missing steps in one transaction on open. A database newer
-than this code is refused rather than guessed at.
+version N to N+1); `migrate` runs the missing steps in one transaction (store/sqlite.py) on open.
+A database newer than this code is refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Callable
 
 from nnet.errors import UsageError
+from nnet.store.sqlite import transaction
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "get_schema_version", "migrate"]
 
@@ -90,12 +91,8 @@ def migrate(db: sqlite3.Connection, path: str) -> None:
         )
     if version == SCHEMA_VERSION:
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for step in MIGRATIONS[version:]:
+    with transaction(db):
+        # read again under the write lock: another process may have migrated meanwhile
+        for step in MIGRATIONS[get_schema_version(db) :]:
             step(db)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise

@@ -1,4 +1,5 @@
-"""A PNG chart of a simulation (the only place in econ/ where floats appear: for drawing).
+"""A PNG chart of an econ simulation (`nnet econ simulate --plot`): floats and file I/O, for
+drawing, kept out of econ/, whose formulas are fixed-point and do no I/O.
 
 matplotlib is the optional extra `plot` (`pip install 'nnet[plot]'`); it is imported here only,
 lazily, and a clear UsageError says how to install it when it is missing.

@@ -13,20 +13,21 @@ import os
 import shlex
 import subprocess
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from nnet.errors import NnetError
+from nnet.poll import poll_until
 
 __all__ = ["StepFailed", "Tour"]
 
 _CLEAN_ENV = ("NNET_KEY", "NNET_NODE", "NNET_CHAIN", "NNET_FEE", "NNET_DEBUG")
+T = TypeVar("T")
 
 
 class StepFailed(NnetError):
-    """A command of the tour exited with an unexpected code."""
+    """A command of the tour exited with an unexpected code (or its daemon died)."""
 
 
 class Tour:
@@ -166,17 +167,19 @@ class Tour:
             stderr=subprocess.STDOUT,
             env=self._env(None),
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.daemon.poll() is not None:
+        daemon = self.daemon
+
+        def listening() -> str | None:
+            if daemon.poll() is not None:
                 raise StepFailed(f"the daemon exited: {self.daemon_log.read_text()[-400:]}")
             try:
-                self.url = json.loads(info.read_text())["url"]
-                self.say(f"  listening on {self.url}")
-                return self.url
+                return str(json.loads(info.read_text())["url"])
             except (OSError, ValueError, KeyError):
-                time.sleep(0.05)
-        raise StepFailed("the daemon did not start listening within 60 s")
+                return None
+
+        self.url = poll_until(listening, what="the daemon to listen", timeout_s=60, every_s=0.05)
+        self.say(f"  listening on {self.url}")
+        return self.url
 
     def stop_daemon(self) -> None:
         if self.daemon is None:
@@ -191,17 +194,15 @@ class Tour:
         self.daemon = None
 
     def wait_for(
-        self, what: str, check: Any, *, timeout_s: float = 120.0, every_s: float = 0.25
-    ) -> Any:
-        """Poll `check()` until it returns something truthy; that value."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise StepFailed(f"timed out after {timeout_s:.0f} s waiting for {what}")
-            time.sleep(every_s)
+        self,
+        what: str,
+        check: Callable[[], T | None],
+        *,
+        timeout_s: float = 120.0,
+        every_s: float = 0.25,
+    ) -> T:
+        """Poll `check()` until it returns something truthy; that value (TimedOut if never)."""
+        return poll_until(check, what=what, timeout_s=timeout_s, every_s=every_s)
 
     def __enter__(self) -> Tour:
         return self

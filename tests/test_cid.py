@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from nnet.cid import compute_cid, compute_file_cid, is_cid, parse_cid
 from nnet.errors import MalformedInput, NotFound
-from nnet.store.cid import compute_cid, compute_file_cid, is_cid, parse_cid
 
 
 def test_hello_world_matches_ipfs() -> None:

@@ -1,5 +1,8 @@
 """The marketplace's file traffic between machines, over the node's content store.
 
+- `prepare_job` and `upload_job`: a researcher's job, its data CIDs checked against the files'
+  bytes and filled in, and its spec and data put into the node's blob store (`nnet job submit`).
+- `check_claimable`: a job's spec, fetched and compared with the chain's record before a claim.
 - `fetch_job`: a job's spec and data, downloaded by CID into a folder, ready for `nnet train`
   (the GPU node) or a replay (a verifier). Every blob is hashed against its CID on arrival.
 - `publish_openings`: the prover's answer to the on-chain challenge: its trace and the challenged
@@ -8,35 +11,113 @@
   checkpoints, so `nnet.proof.verifier.verify_proof` judges it exactly as it judges a local run.
 
 This module sits above client.py and proof/ (the core never talks to the network). torch loads
-only when a dropped checkpoint must be regenerated for an opening.
+only when a dropped checkpoint must be regenerated for an opening. Messages for people go to a
+`progress` callable, never to stdout.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from nnet.client import NodeClient
-from nnet.errors import MalformedInput, NnetError, NotFound, VerificationFailed
+from nnet.errors import MalformedInput, NnetError, NotFound, Rejected, VerificationFailed
+from nnet.poll import poll_until
 from nnet.proof.rundir import RunDir
 
+if TYPE_CHECKING:
+    from nnet.proof.spec import JobSpec
+
 __all__ = [
+    "JobFiles",
     "OpenedRun",
+    "check_claimable",
     "check_job_record",
     "fetch_blob",
     "fetch_job",
     "lay_out_openings",
+    "prepare_job",
     "publish_openings",
     "read_job_spec",
+    "upload_job",
     "wait_for_challenge",
 ]
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """What a job submission publishes: the filled-in spec and the files it names, by CID."""
+
+    spec_toml: bytes  # the spec with its data CIDs filled in (what verifiers fetch)
+    spec_cid: str
+    spec_hash: str  # equals the "spec" of a proof of this job
+    dataset_cid: str  # equals the "dataset" of a proof of this job
+    checkpoints: int  # leaves of a proof: the chain sizes the challenge Q from it
+    mode: str  # exact | tolerance
+    work: int  # steps x batch size: the verified work counted when the job is accepted
+    blobs: dict[str, Path] = field(default_factory=dict)  # CID -> file, data and base model
+
+
+def prepare_job(spec_path: Path) -> JobFiles:
+    """Load a spec, check and fill its CIDs from the files' bytes; no torch, no network."""
+    from nnet.cid import compute_cid, compute_file_cid
+    from nnet.proof.spec import load_spec
+
+    spec = load_spec(spec_path)
+    found: dict[str, tuple[str, Path]] = {}
+    for key, path_key in (("cid", "path"), ("labels_cid", "labels")):
+        if spec.data.get(path_key):
+            path = spec.resolve(spec.data[path_key])
+            found[key] = (compute_file_cid(path), path)
+    if spec.base_model is not None:
+        path = spec.resolve(spec.base_model["path"])
+        found["base_model"] = (compute_file_cid(path), path)
+    declared = {
+        "cid": spec.data.get("cid"),
+        "labels_cid": spec.data.get("labels_cid"),
+        "base_model": spec.base_model["cid"] if spec.base_model else None,
+    }
+    what = {"cid": "dataset", "labels_cid": "labels", "base_model": "base model"}
+    for key, (cid, path) in found.items():
+        want = declared[key]
+        if want is not None and want != cid:
+            raise VerificationFailed(
+                f"{what[key]} CID does not match its bytes: the spec declares {want} for "
+                f"{path}, whose bytes have CID {cid}",
+                hint="fix the CID in the spec (or drop it: submit fills it in)",
+            )
+    labels = found.get("labels_cid")
+    filled = spec.with_data_cids(found["cid"][0], labels[0] if labels else None)
+    toml = tomli_w.dumps(filled.to_toml()).encode()
+    return JobFiles(
+        spec_toml=toml,
+        spec_cid=compute_cid(toml),
+        spec_hash=filled.spec_hash(),
+        dataset_cid=found["cid"][0],
+        checkpoints=filled.n_checkpoints,
+        mode=str(filled.verify["mode"]),
+        work=filled.steps * int(filled.job["batch_size"]),
+        blobs={cid: path for cid, path in found.values()},
+    )
+
+
+def upload_job(
+    client: NodeClient, files: JobFiles, secret: bytes, progress: Callable[[str], None]
+) -> None:
+    """Put the spec and every data file into the node's blob store (each checked by its CID),
+    with upload permits signed by the submitter's key (the node keeps blobs for funded keys)."""
+    client.put_blob(files.spec_toml, signer=secret)
+    for cid, path in files.blobs.items():
+        if client.put_blob(path, signer=secret)["cid"] != cid:
+            raise VerificationFailed(f"{path} changed while it was being submitted")
+        progress(f"uploaded {path.name} as {cid}")
 
 
 def fetch_blob(client: NodeClient, cid: str, dest: Path) -> Path:
@@ -87,7 +168,7 @@ def fetch_job(
     return out
 
 
-def check_job_record(job: dict[str, Any], spec: Any) -> list[str]:
+def check_job_record(job: dict[str, Any], spec: JobSpec) -> list[str]:
     """How the chain's record of a job (checkpoints, mode, work) disagrees with its spec: the chain
     sizes the challenge and counts the work from the record, so a job whose submitter declared
     other figures can be neither trained honestly nor verified (empty when they agree)."""
@@ -104,7 +185,7 @@ def check_job_record(job: dict[str, Any], spec: Any) -> list[str]:
     ]
 
 
-def read_job_spec(client: NodeClient, job: dict[str, Any], dest: Path) -> Any:
+def read_job_spec(client: NodeClient, job: dict[str, Any], dest: Path) -> JobSpec:
     """The job's spec alone (no data), fetched by CID and parsed: enough to check its record."""
     from nnet.proof.spec import parse_spec
 
@@ -116,13 +197,26 @@ def read_job_spec(client: NodeClient, job: dict[str, Any], dest: Path) -> Any:
     return parse_spec(doc, dest)
 
 
+def check_claimable(client: NodeClient, job_id: int) -> None:
+    """Refuse a job whose spec disagrees with the chain's record of it: verifiers would reject
+    any proof of it, and the claim would lock collateral for nothing (Rejected)."""
+    record = client.job(job_id)
+    with tempfile.TemporaryDirectory(prefix=f"nnet-claim-{job_id}-") as tmp:
+        problems = check_job_record(record, read_job_spec(client, record, Path(tmp)))
+    if problems:
+        raise Rejected(
+            f"job {job_id} is not claimable as posted: {problems[0]}",
+            hint="verifiers would reject any proof of it; leave it",
+        )
+
+
 def wait_for_challenge(
     client: NodeClient, job_id: int, *, timeout_s: float = 120.0
 ) -> dict[str, Any]:
     """The job view once its challenge is fixed (the block after the proof's)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        job = client.get(f"/jobs/{job_id}")
+
+    def challenged() -> dict[str, Any] | None:
+        job = client.job(job_id)
         if job.get("challenge"):
             return job
         if job.get("status") == "claimed":
@@ -132,13 +226,16 @@ def wait_for_challenge(
             )
         if job.get("status") not in ("proved", "drawn"):
             raise NnetError(f"job {job_id} is {job.get('status')}; there is no challenge to answer")
-        if time.monotonic() > deadline:
-            raise NnetError(
-                f"job {job_id} has no challenge after {timeout_s:.0f} s",
-                hint="the drawn verifiers must each add their randomness first "
-                "(`nnet verify ID --send`); is the node producing blocks? check `nnet status`",
-            )
-        time.sleep(0.2)
+        return None
+
+    return poll_until(
+        challenged,
+        what=f"job {job_id}'s challenge",
+        timeout_s=timeout_s,
+        every_s=0.2,
+        hint="the drawn verifiers must each add their randomness first "
+        "(`nnet verify ID --send`); is the node producing blocks? check `nnet status`",
+    )
 
 
 def publish_openings(
