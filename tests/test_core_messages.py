@@ -28,9 +28,7 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 
 # (module, flag) still named in a core message, each with the reason it stands. The list may only
 # shrink: a flag that is gone must leave it too (the test says so).
-KNOWN: dict[tuple[str, str], str] = {
-    ("nnet.keys", "--password-file"): "keys.py is a foundation outside the store/proof/node part",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _name(func: ast.expr) -> str:

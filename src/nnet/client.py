@@ -7,8 +7,11 @@ command sees the same errors whether it checks locally or asks the node.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -27,9 +30,23 @@ from nnet.poll import poll_until
 if TYPE_CHECKING:
     from nnet.node.permit import BlobPermit
 
-__all__ = ["NodeClient"]
+__all__ = ["BlobPart", "NodeClient"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,19})-(\d{1,19})/(\d{1,19})", re.ASCII)
+_UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d{1,19})", re.ASCII)
+
+
+@dataclass(frozen=True)
+class BlobPart:
+    """A blob's bytes from `start` on, as the node sends them: not checked (a part cannot be
+    hashed against the CID alone; the caller hashes the whole file it reassembles). `start` is
+    0 when the node sent the whole blob instead of the range; `size` is the whole blob's size
+    when the node said it. A range past the end gives no chunks and the size."""
+
+    start: int
+    size: int | None
+    chunks: Iterator[bytes]
 
 
 class NodeClient:
@@ -125,6 +142,37 @@ class NodeClient:
                 raise NodeUnreachable(f"{self.url}{path} gave the cursor {after!r} twice")
             seen.add(after)
 
+    def events(
+        self,
+        from_height: int = 1,
+        *,
+        after: str | None = None,
+        wait_s: int = 25,
+        limit: int = 1000,
+        on_page: Callable[[str, int], None] | None = None,
+        until: Callable[[], bool] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The chain's events from `from_height` (or the cursor `after`) on, forever: GET /events
+        page after page, waiting up to `wait_s` seconds at the head for the next block. After
+        each page `on_page(next cursor, head height)` is called (an empty page past the head is
+        a new block without events); it stops once `until()` is true, checked after each page.
+        The read timeout allows for the wait."""
+        cursor = after if after is not None else str(from_height)
+        timeout = httpx.Timeout(wait_s + 15.0, connect=3.0)
+        while True:
+            page: dict[str, Any] = self._request(
+                "GET",
+                "/events",
+                params={"after": cursor, "wait": wait_s, "limit": limit},
+                timeout=timeout,
+            )
+            yield from page["events"]
+            cursor = str(page["next"])
+            if on_page is not None:
+                on_page(cursor, int(page["head"]))
+            if until is not None and until():
+                return
+
     # ---- writes -------------------------------------------------------------------------------
     def submit(self, txs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """POST transactions as NDJSON; one result per tx: {"hash"} or {"error", "code"}."""
@@ -211,6 +259,45 @@ class NodeClient:
 
         return verify_stream(chunks(), cid)
 
+    @contextmanager
+    def blob_from(self, cid: str, start: int = 0) -> Iterator[BlobPart]:
+        """Open a download of a blob from byte `start` (an HTTP Range, to resume one cut off);
+        the connection stays open while the `with` block reads `BlobPart.chunks`. The range is
+        asked for from byte 0 too: the node then hashes the whole blob before its first byte, so
+        a corrupt copy is VerificationFailed up front, not a stream that breaks off. A
+        connection lost midway is NodeUnreachable: what arrived is the caller's to resume from."""
+        headers = {"range": f"bytes={start}-"}
+        started = False
+        try:
+            with self._http.stream("GET", f"/blobs/{cid}", headers=headers) as resp:
+                if resp.status_code == 416:
+                    resp.read()
+                    m = _UNSATISFIED_RANGE.fullmatch(resp.headers.get("content-range", ""))
+                    yield BlobPart(start, int(m.group(1)) if m else None, iter(()))
+                    return
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._raise_for(resp)
+                first, size = 0, _int_or_none(resp.headers.get("content-length"))
+                if resp.status_code == 206:
+                    m = _CONTENT_RANGE.fullmatch(resp.headers.get("content-range", ""))
+                    if m is None or int(m.group(1)) != start:
+                        raise NodeUnreachable(
+                            f"the node at {self.url} answered a request for {cid} from byte "
+                            f"{start} with the range {resp.headers.get('content-range')!r}"
+                        )
+                    first, size = start, int(m.group(3))
+                started = True
+                yield BlobPart(first, size, resp.iter_bytes())
+        except httpx.TransportError as e:
+            if not started:
+                raise self._unreachable(e) from None
+            raise NodeUnreachable(
+                f"lost the node at {self.url} while downloading {cid} ({type(e).__name__}): "
+                "it broke off (its copy may fail the hash check) or the connection dropped",
+                hint="run the command again: it resumes from the bytes that arrived",
+            ) from None
+
     def list_blobs(self) -> Iterator[dict[str, Any]]:
         """Every blob the node holds, {"cid", "size"}, fetched a page at a time as consumed."""
         return self.pages("/blobs", "blobs", limit=1000)
@@ -291,6 +378,10 @@ class NodeClient:
         if code == "verification_failed":
             raise VerificationFailed(message, code=code)
         raise InvalidTx(message, code=code or None)
+
+
+def _int_or_none(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isascii() and text.isdigit() else None
 
 
 def _only(**filters: str | None) -> dict[str, str]:

@@ -146,7 +146,8 @@ BODY_SCHEMAS: dict[str, Schema] = {
     "transfer": Schema({"to": _address, "amount": _units}),
     "stake": Schema({"amount": _positive_units}),
     "unstake": Schema({"amount": _positive_units}),
-    "reward.claim": Schema({}),
+    # {"node": N}: node N's rewards, paid to N, sent by its operator (chain/market_node.py)
+    "reward.claim": Schema({}, {"node": _address}),
     "gov.propose": Schema(
         {"kind": _choice("param", "text", "spend", "sequencer"), "title": _text(200)},
         {
@@ -162,8 +163,14 @@ BODY_SCHEMAS: dict[str, Schema] = {
     "gov.deposit": Schema({"proposal": _uint, "amount": _positive_units}),
     "gov.vote": Schema({"proposal": _uint, "option": _choice("yes", "no", "abstain", "veto")}),
     # the training marketplace (chain/market.py, docs/marketplace.md)
-    "node.register": Schema({"gpu": _text(64), "env": _text(200), "collateral": _units}),
+    # owner (cold: withdraws, names the operator, is paid) and operator (hot: acts for the
+    # node); each defaults to the sender, and the original three-field form is unchanged
+    "node.register": Schema(
+        {"gpu": _text(64), "env": _text(200), "collateral": _units},
+        {"owner": _address, "operator": _address},
+    ),
     "node.withdraw": Schema({"amount": _positive_units}),
+    "node.set_operator": Schema({"operator": _address}),
     "job.submit": Schema(
         {
             "spec_cid": _cid,

@@ -32,6 +32,8 @@ exactly one row, and that no other module spells a key.
 | proposal           | proposal/<id>                | Proposal                                     |
 | proposals due      | proposal_due/<epoch>         | proposal ids whose period ends then (list)   |
 | node               | node/<addr>                  | NodeRecord                                   |
+| node operator      | operator/<addr>              | the node this address operates, when it is   |
+|                    |                              | not the node's own address (str)             |
 | node list          | market/nodes                 | sorted addresses of registered nodes (list)  |
 | next job           | market/next_job              | the next job id (int)                        |
 | pending proofs     | market/pending               | job ids proved in the previous block (list)  |
@@ -74,6 +76,7 @@ __all__ = [
     "job_key",
     "match_key",
     "node_key",
+    "node_operator_key",
     "param_key",
     "pool_key",
     "proof_key",
@@ -150,6 +153,12 @@ def node_key(address: str) -> str:
     return f"node/{address}"
 
 
+def node_operator_key(address: str) -> str:
+    """The node an operator (hot key) acts for, indexed so that a transaction from it finds its
+    node in one read (chain/market_node.py); only operators other than the node itself."""
+    return f"operator/{address}"
+
+
 def job_key(job_id: int) -> str:
     return f"job/{job_id}"
 
@@ -214,6 +223,7 @@ KEYSPACE: tuple[KeyFamily, ...] = (
     _row("proposal", rf"proposal/{_INT}", "Proposal"),
     _row("proposals due", rf"proposal_due/{_INT}", "proposal ids due then (list)"),
     _row("node", rf"node/{_ADDR}", "NodeRecord"),
+    _row("node operator", rf"operator/{_ADDR}", "the node it operates (str)"),
     _row("node list", re.escape(NODES_KEY), "registered node addresses (list)"),
     _row("next job", re.escape(NEXT_JOB_KEY), "the next job id (int)"),
     _row("pending proofs", re.escape(PENDING_KEY), "job ids proved last block (list)"),

@@ -1,8 +1,10 @@
 """The training marketplace on chain: nodes, jobs, proofs, challenges, verifiers, attestations.
 
-Files: this module (the rules, reads, node and job transactions), market_proof.py (proof.submit,
-the begin-block verifier draw and pools, proof.seed, proof.open, proof.attest; re-exported here),
-market_challenge.py (the challenge randomness) and market_settle.py (payouts, the deadline step).
+Files: this module (the rules, reads, job transactions), market_node.py (node.register,
+node.withdraw, node.set_operator: owner and operator keys, and which node a transaction acts for),
+market_proof.py (proof.submit, the begin-block verifier draw and pools, proof.seed, proof.open,
+proof.attest; both re-exported here), market_challenge.py (the challenge randomness) and
+market_settle.py (payouts, the deadline step).
 Why each rule defends what it does, and what an attacker can still do: docs/pol.md.
 
 Lifecycle of a job (statuses; every deadline is an epoch number, a transaction is on time while
@@ -22,16 +24,21 @@ in the right column, so no escrow is ever stuck; docs/marketplace.md has the wal
 accepted / rejected / refunded / expired / cancelled are final (settle_job, market_settle.py).
 
 Rules, and why:
-- node.register locks `collateral` from the balance into `node/<addr>`; registering again adds
+- node.register locks `collateral` from the balance into `node/<owner>`; registering again adds
   collateral and updates gpu/env. `env` must be a canonical environment class (proof/envclass.py),
   never free text a Sybil could make its own. node.withdraw returns free (unlocked) collateral.
+- A node is its owner's address (the cold key: withdraws, names the operator, is paid); its
+  operator (the hot key, by default the owner) signs every marketplace transaction below for it,
+  and "the sender" of those means the node the sender operates (market_node.py). The job's
+  assignee, the drawn verifiers and every payout name nodes, never operators.
 - job.submit declares, besides the spec hash and CIDs, the job's checkpoint count, mode and work
   (steps × batch size): the chain sizes the challenge from them (q = the least Q detecting
   market_detection_ppm of runs faking market_faked_ppm of their compute, econ/soundness.py, at
   least market_challenge_q, at most N) and counts the work when the job is accepted; verifiers
   check them against the spec, which the spec hash binds.
 - job.claim needs free collateral ≥ max(fee × market_job_collateral_ppm, market_min_job_collateral)
-  (≥ the fee: the soundness floor) and locks it for the job. A submitter may not claim its own job.
+  (≥ the fee: the soundness floor) and locks it for the job. A submitter may not claim its own job
+  (neither as the operator nor as the node).
 - job.cancel: the submitter, while the job is open, or once its proof deadline has passed.
 - proof.submit: the assignee, on time; the document passes proof/shape.py (as every verifier
   checks it), its signature recovers to the sender, and its job, spec, dataset, checkpoints and
@@ -44,9 +51,10 @@ Rules, and why:
   keccak256(JCS(proof with its sig)) as attestations name it. `verifiers` of them, without
   replacement, weight (bonded stake + node collateral) × (1 + reputation), candidates sorted by
   address, each pick a keccak256(seed ‖ "verifiers" ‖ counter) draw by rejection; never the prover
-  or the submitter. Tolerance mode: every class. Exact mode: the prover's class only, and only if
-  it is a real pool (market_min_class_pool nodes with market_min_class_pool_ppm of all eligible
-  weight); otherwise, or with nobody eligible, the job is refunded at once.
+  or the submitter, nor a node the submitter operates. Tolerance mode: every class. Exact mode:
+  the prover's class only, and only if it is a real pool (market_min_class_pool nodes with
+  market_min_class_pool_ppm of all eligible weight); otherwise, or with nobody eligible, the job
+  is refunded at once.
 - proof.seed: each drawn verifier's VRF over (job, proof hash), once, by the seed deadline. The
   last fixes the challenge: seed = keccak256(draw_seed ‖ contributions in drawn order), segments =
   compute_challenge(seed, N, q) ∪ {last segment}, the very set `verify_proof` replays for that seed
@@ -71,18 +79,25 @@ Rules, and why:
 
 State keys (chain/keys.py): `market/next_job`, `market/nodes` (sorted registered addresses),
 `market/pending` (job ids whose proof was included in the previous block), `node/<addr>` (a
-NodeRecord), `job/<id>` (a Job), `proof/<id>` (a ProofRecord), `proof_root/<prover>/<root>`,
-`job_due/<epoch>`, and the tokenomics inputs `epoch_work/<epoch>` and `active_nodes`; the records
-are in chain/types.py.
+NodeRecord), `operator/<addr>` (the node an operator acts for), `job/<id>` (a Job), `proof/<id>`
+(a ProofRecord), `proof_root/<prover>/<root>`, `job_due/<epoch>`, and the tokenomics inputs
+`epoch_work/<epoch>` and `active_nodes`; the records are in chain/types.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from nnet.chain.accounts import decrease_balance, get_balance, increase_balance
-from nnet.chain.keys import NEXT_JOB_KEY, NODES_KEY
+from nnet.chain.accounts import decrease_balance, get_balance
+from nnet.chain.keys import NEXT_JOB_KEY
 from nnet.chain.market_challenge import compute_challenge_seed, make_contribution
+from nnet.chain.market_node import (
+    find_operated_node,
+    need_operated_node,
+    process_node_register,
+    process_node_set_operator,
+    process_node_withdraw,
+)
 from nnet.chain.market_proof import (
     compute_proof_hash,
     draw_verifiers,
@@ -97,7 +112,6 @@ from nnet.chain.market_proof import (
 )
 from nnet.chain.market_settle import (
     get_job,
-    get_node,
     put_job,
     put_node,
     schedule_job,
@@ -111,15 +125,13 @@ from nnet.chain.types import (
     Epoch,
     Event,
     Job,
-    NodeRecord,
     StateLike,
     Units,
 )
 from nnet.constants import PPM
 from nnet.econ.soundness import compute_required_q
 from nnet.encoding import format_amount as nnet
-from nnet.errors import InvalidTx, MalformedInput
-from nnet.proof.envclass import parse_env_class
+from nnet.errors import InvalidTx
 from nnet.proof.spec import MAX_CHECKPOINTS
 from nnet.tx import Tx
 
@@ -129,6 +141,7 @@ __all__ = [
     "compute_proof_hash",
     "compute_required_collateral",
     "draw_verifiers",
+    "find_operated_node",
     "get_challenge",
     "get_proof",
     "get_required_openings",
@@ -138,6 +151,7 @@ __all__ = [
     "process_job_submit",
     "process_market_begin_block",
     "process_node_register",
+    "process_node_set_operator",
     "process_node_withdraw",
     "process_proof_attest",
     "process_proof_open",
@@ -173,71 +187,6 @@ def compute_job_q(state: StateLike, segments: int) -> int:
 def compute_required_collateral(state: StateLike, fee: int) -> int:
     ppm = get_param(state, "market_job_collateral_ppm")
     return max(fee * ppm // PPM, get_param(state, "market_min_job_collateral"))
-
-
-# ---- nodes -------------------------------------------------------------------------------------
-def process_node_register(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
-    amount = int(tx.body["collateral"])
-    try:
-        parse_env_class(tx.body["env"])  # measured and canonical, never a name a Sybil picks
-    except MalformedInput as e:
-        raise InvalidTx(f"node.register env: {e.message}", code="bad_env") from None
-    have = get_balance(state, tx.sender)
-    if have < amount:
-        raise InvalidTx(
-            f"{tx.sender} has {nnet(have)} NNET after the fee, "
-            f"collateral needs {nnet(amount)} NNET",
-            code="insufficient_funds",
-        )
-    node = get_node(state, tx.sender)
-    new = node is None
-    if node is None:
-        node = NodeRecord(
-            gpu=tx.body["gpu"],
-            env=tx.body["env"],
-            collateral=Units(0),
-            locked=Units(0),
-            reputation=get_param(state, "market_start_reputation"),
-            verified_work=0,
-            proofs_ok=0,
-            proofs_rejected=0,
-            proofs_missed=0,
-            last_verified_epoch=None,
-            registered_height=ctx.height,
-        )
-        nodes = list(state.get(NODES_KEY) or [])
-        state.put(NODES_KEY, sorted([*nodes, tx.sender]))
-    decrease_balance(state, tx.sender, amount)
-    node = replace(
-        node,
-        gpu=tx.body["gpu"],
-        env=tx.body["env"],
-        collateral=Units(node.collateral + amount),
-    )
-    put_node(state, tx.sender, node)
-    return [
-        {
-            "type": "node.registered" if new else "node.updated",
-            "node": tx.sender,
-            "collateral": str(node.collateral),
-        }
-    ]
-
-
-def process_node_withdraw(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
-    amount = int(tx.body["amount"])
-    node = get_node(state, tx.sender)
-    if node is None:
-        raise InvalidTx(f"{tx.sender} is not a registered node", code="not_a_node")
-    if amount > node.free:
-        raise InvalidTx(
-            f"{tx.sender} has {nnet(node.free)} NNET of free collateral "
-            f"({nnet(node.locked)} NNET locked in jobs)",
-            code="insufficient_collateral",
-        )
-    put_node(state, tx.sender, replace(node, collateral=Units(node.collateral - amount)))
-    increase_balance(state, tx.sender, amount)
-    return [{"type": "node.withdrawn", "node": tx.sender, "amount": str(amount)}]
 
 
 # ---- jobs --------------------------------------------------------------------------------------
@@ -304,25 +253,22 @@ def process_job_claim(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event
     on_time(job.claim_deadline, ctx, f"job {job.id} can no longer be claimed", "late_claim")
     if tx.sender == job.submitter:
         raise InvalidTx("a submitter may not claim its own job", code="own_job")
-    node = get_node(state, tx.sender)
-    if node is None:
-        raise InvalidTx(
-            f"{tx.sender} is not a registered node; register it as a compute node first",
-            code="not_a_node",
-        )
+    address, node = need_operated_node(state, tx.sender)  # the operator acts for its node
+    if address == job.submitter:
+        raise InvalidTx("a submitter's node may not claim its job", code="own_job")
     need = compute_required_collateral(state, job.fee)
     if node.free < need:
         raise InvalidTx(
             f"job {job.id} needs {nnet(need)} NNET of collateral; "
-            f"{tx.sender} has {nnet(node.free)} NNET free",
+            f"{address} has {nnet(node.free)} NNET free",
             code="insufficient_collateral",
         )
-    put_node(state, tx.sender, replace(node, locked=Units(node.locked + need)))
+    put_node(state, address, replace(node, locked=Units(node.locked + need)))
     deadline = Epoch(ctx.epoch + get_param(state, "market_proof_epochs"))
     job = replace(
         job,
         status="claimed",
-        assignee=Address(tx.sender),
+        assignee=address,
         collateral=Units(need),
         proof_deadline=deadline,
     )
@@ -332,7 +278,7 @@ def process_job_claim(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event
         {
             "type": "job.claimed",
             "job": job.id,
-            "node": tx.sender,
+            "node": address,
             "collateral": str(need),
             "proof_deadline": deadline,
         }

@@ -21,9 +21,10 @@ from dataclasses import replace
 
 from coincurve import PrivateKey, PublicKey
 
+from nnet.chain.market_node import need_drawn_operator
 from nnet.chain.market_settle import put_job, schedule_job
 from nnet.chain.params import get_param
-from nnet.chain.types import Address, BlockContext, Challenge, Epoch, Event, Job, StateLike
+from nnet.chain.types import BlockContext, Challenge, Epoch, Event, Job, StateLike
 from nnet.crypto import address_of_public_key, keccak256
 from nnet.encoding import hex_to_bytes
 from nnet.errors import InvalidTx, MalformedInput, VerificationFailed
@@ -84,12 +85,10 @@ def record_contribution(
             f"job {job.id} is {job.status}, not awaiting challenge randomness",
             code="not_drawn_status",
         )
-    sender = Address(tx.sender)
-    if sender not in job.drawn:
-        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job.id}", code="not_drawn")
+    sender = need_drawn_operator(state, job, tx.sender)  # the drawn node the sender acts for
     given = dict(job.contributions or {})
     if sender in given:
-        raise InvalidTx(f"{tx.sender} already contributed to job {job.id}", code="already_seeded")
+        raise InvalidTx(f"{sender} already contributed to job {job.id}", code="already_seeded")
     deadline = job.seed_deadline
     if deadline is None or ctx.epoch > deadline:
         raise InvalidTx(
@@ -97,7 +96,7 @@ def record_contribution(
         )
     given[sender] = "0x" + _check_contribution(tx, job, proof_hash).hex()
     job = replace(job, contributions=given)
-    events: list[Event] = [{"type": "proof.seeded", "job": job.id, "verifier": tx.sender}]
+    events: list[Event] = [{"type": "proof.seeded", "job": job.id, "verifier": sender}]
     if len(given) == len(job.drawn):
         events += fix_challenge(state, job, ctx)
     else:

@@ -11,6 +11,7 @@ from typing import Any
 from nnet.chain.accounts import get_stake
 from nnet.chain.keys import NODES_KEY, PENDING_KEY, proof_key, proof_root_key
 from nnet.chain.market_challenge import record_contribution
+from nnet.chain.market_node import need_assignee_operator, need_drawn_operator
 from nnet.chain.market_settle import (
     get_job,
     get_node,
@@ -123,11 +124,7 @@ def _check_proof_doc(doc: JsonObject, job: Job, sender: str) -> None:
 
 def process_proof_submit(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if job.assignee != tx.sender:
-        who = job.assignee or "nobody"
-        raise InvalidTx(
-            f"job {job.id} is claimed by {who}, not by {tx.sender}", code="not_assignee"
-        )
+    need_assignee_operator(state, job, tx.sender, "proves it")
     if job.status != "claimed":
         raise InvalidTx(f"job {job.id} already has a proof", code="already_proved")
     on_time(job.proof_deadline, ctx, "proof too late", "late_proof")
@@ -150,13 +147,14 @@ def process_proof_submit(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Ev
 
 def _verifier_weights(state: StateLike, job: Job) -> list[tuple[Address, int, str]]:
     """(address, weight, env) of every node that may verify this job: all registered nodes but
-    its prover and its submitter; weight = (bonded stake + collateral) x (1 + reputation)."""
+    its prover and its submitter (and a node the submitter operates); weight = (bonded stake +
+    collateral) x (1 + reputation)."""
     out = []
     for address in state.get(NODES_KEY) or []:
         if address in (job.assignee, job.submitter):
             continue
         node = get_node(state, address)
-        if node is None:
+        if node is None or node.operator == job.submitter:
             continue
         weight = (get_stake(state, address).bonded + node.collateral) * (1 + node.reputation)
         if weight > 0:
@@ -256,8 +254,7 @@ def process_proof_seed(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Even
 
 def process_proof_open(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if job.assignee != tx.sender:
-        raise InvalidTx(f"only the assignee of job {job.id} opens its proof", code="not_assignee")
+    need_assignee_operator(state, job, tx.sender, "opens its proof")
     if job.status != "challenged" or job.challenge is None:
         why = (
             "its challenge is fixed once every drawn verifier has added its randomness"
@@ -333,8 +330,7 @@ def _check_attestation(doc: JsonObject, job: Job, sender: str, proof_hash: str) 
 
 def process_proof_attest(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     job = need_job(state, int(tx.body["job"]))
-    if tx.sender not in job.drawn:
-        raise InvalidTx(f"{tx.sender} was not drawn to verify job {job.id}", code="not_drawn")
+    verifier = need_drawn_operator(state, job, tx.sender)  # the drawn node the sender acts for
     record = get_proof(state, job.id)
     if record is None:
         raise InvalidTx(f"job {job.id} has no proof", code="not_opened")
@@ -343,13 +339,13 @@ def process_proof_attest(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Ev
             f"job {job.id} is {job.status}; attestations come after the openings",
             code="not_opened",
         )
-    if any(a.verifier == tx.sender for a in job.attestations):
-        raise InvalidTx(f"{tx.sender} already attested job {job.id}", code="already_attested")
+    if any(a.verifier == verifier for a in job.attestations):
+        raise InvalidTx(f"{verifier} already attested job {job.id}", code="already_attested")
     on_time(job.attest_deadline, ctx, "attestation too late", "late_attestation")
     doc = tx.body["attestation"]
     _check_attestation(doc, job, tx.sender, record.hash)
     entry = Attestation(
-        verifier=Address(tx.sender),
+        verifier=verifier,
         verdict=doc["verdict"],
         reasons=tuple(doc["reasons"]),
         hash=compute_proof_hash(doc),
@@ -357,7 +353,7 @@ def process_proof_attest(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Ev
     )
     job = replace(job, attestations=(*job.attestations, entry))
     events: list[Event] = [
-        {"type": "proof.attested", "job": job.id, "verifier": tx.sender, "verdict": doc["verdict"]}
+        {"type": "proof.attested", "job": job.id, "verifier": verifier, "verdict": doc["verdict"]}
     ]
     majority = len(job.drawn) // 2 + 1
     accepting, rejecting = tally_attestations(job)

@@ -141,7 +141,9 @@ class Stake:
 # ---- the marketplace ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NodeRecord:
-    """`node/<addr>`: a registered compute node (chain/market.py)."""
+    """`node/<addr>`: a registered compute node (chain/market_node.py). Its address is its owner
+    (the cold key: collateral and payouts); `operator` is the hot key that acts for it, stored
+    only when it is another address (None: the owner operates it, as every node did before)."""
 
     gpu: str
     env: str
@@ -154,14 +156,19 @@ class NodeRecord:
     proofs_missed: int
     last_verified_epoch: Epoch | None
     registered_height: Height
+    operator: Address | None = None  # absent from the state while None
 
     @property
     def free(self) -> Units:
         """Collateral not locked in a job."""
         return Units(self.collateral - self.locked)
 
+    def operator_of(self, address: str) -> Address:
+        """The key that acts for this node, `address` being the node's (its owner's)."""
+        return Address(address) if self.operator is None else self.operator
+
     def to_state(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "gpu": self.gpu,
             "env": self.env,
             "collateral": self.collateral,
@@ -174,10 +181,13 @@ class NodeRecord:
             "last_verified_epoch": self.last_verified_epoch,
             "registered_height": self.registered_height,
         }
+        if self.operator is not None:
+            out["operator"] = self.operator
+        return out
 
     @classmethod
     def from_state(cls, raw: Mapping[str, Any]) -> NodeRecord:
-        last = raw["last_verified_epoch"]
+        last, operator = raw["last_verified_epoch"], raw.get("operator")
         return cls(
             gpu=str(raw["gpu"]),
             env=str(raw["env"]),
@@ -190,6 +200,7 @@ class NodeRecord:
             proofs_missed=int(raw["proofs_missed"]),
             last_verified_epoch=None if last is None else Epoch(int(last)),
             registered_height=Height(int(raw["registered_height"])),
+            operator=None if operator is None else Address(str(operator)),
         )
 
 

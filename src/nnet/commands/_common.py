@@ -349,7 +349,11 @@ def unlock(flag: str | None, password_file: Path | None) -> tuple[str, bytes]:
         return info.address, store.secret(name, read_password(password_file))
     cache_key = (str(home), name, info.address)
     if cache_key not in _UNLOCKED:
-        password = read_password(None, what=f"key {name!r}")
+        from nnet.os_keyring import saved_password  # a key put in the OS keyring (key keyring)
+
+        password = saved_password(info)
+        if password is None:
+            password = read_password(None, what=f"key {name!r}")
         _UNLOCKED[cache_key] = store.secret(name, password)
     return info.address, _UNLOCKED[cache_key]
 

@@ -284,7 +284,46 @@ def fetch(
                 f"job {job} is not claimed yet: a run is bound to its job and its prover",
                 hint=f"claim it first: nnet job claim {job} --send --wait",
             )
+        # the run is bound to the key that will sign its proof: the node's operator (hot key)
+        prover = str(client.node(record["assignee"]).get("operator") or record["assignee"])
         with writing_output(output, "--output"):
-            spec = fetch_job(client, record, output, bind_to=str(record["assignee"]))
-    note(f"job {job}: spec and data in {output}, bound to prover {record['assignee']}")
+            spec = fetch_job(client, record, output, bind_to=prover)
+    note(f"job {job}: spec and data in {output}, bound to prover {prover}")
     emit_text(str(spec))
+
+
+@app.command("result")
+def result(
+    job: IdArg,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for model.safetensors, metrics.json, trace.jsonl."
+        ),
+    ],
+    node: NodeOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download an accepted job's results into a folder: the final model (model.safetensors),
+    metrics.json, trace.jsonl and the accepted proof (proof.json). Every file is checked against
+    the proof (the CIDs it names, the model's weights against its final hash) before it takes
+    its name; an interrupted download resumes from its .part file. A job not accepted is refused.
+
+    Example: nnet job result 4 -o result4
+    """
+    from nnet.commands._progress import DownloadBars
+    from nnet.services.result import fetch_result
+
+    check_output_path(output, "--output", folder=True)
+    with (
+        node_client(node, timeout=600.0) as client,
+        writing_output(output, "--output"),
+        DownloadBars() as bars,
+    ):
+        got = fetch_result(client, job, output, on_bytes=bars, say=note)
+    note(f"job {job}: results in {output}, each checked against its proof")
+    emit(
+        got.to_dict(),
+        as_json=want_json(as_json),
+        human=lambda r: pairs({**r["files"], "final": r["final"], "proof hash": r["proof_hash"]}),
+    )

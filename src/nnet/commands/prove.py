@@ -39,8 +39,10 @@ def prove(
     """Sign the commitment over a training run: spec, dataset, init, Merkle root of checkpoint
     hashes, final model, metrics, environment class. Prints one JSON line of a few hundred bytes.
 
-    On chain: `--job ID --send` submits it as proof.submit; once the next block fixes the
-    challenge, `--job ID --open --send` publishes the challenged checkpoints (proof.open).
+    On chain: `--job ID --send` uploads the final model to the node (its CID goes into the
+    proof as `model`, for `nnet job result`) and submits the proof as proof.submit; once the
+    next block fixes the challenge, `--job ID --open --send` publishes the challenged
+    checkpoints (proof.open).
 
     Example: nnet prove run | nnet verify - --run run
     """
@@ -57,14 +59,36 @@ def prove(
         return
     me, secret = unlock(opts.key, opts.password_file)
     job = _check_binding(rundir, job, me)
-    proof = make_proof(rundir, secret, job)
-    note(f"proof over {proof['checkpoints']} checkpoints, signed by {proof['prover']}")
-    if opts.send:
-        if job is None or not (job.isascii() and job.isdigit()):
-            raise UsageError("--send submits the proof for an on-chain job: pass --job ID")
-        issue("proof.submit", {"job": int(job), "proof": proof}, opts)
+    if not opts.send:
+        proof = make_proof(rundir, secret, job)
+        note(f"proof over {proof['checkpoints']} checkpoints, signed by {proof['prover']}")
+        emit_line(proof)
         return
-    emit_line(proof)
+    if job is None or not (job.isascii() and job.isdigit()):
+        raise UsageError("--send submits the proof for an on-chain job: pass --job ID")
+    proof = make_proof(rundir, secret, job, model=_upload_model(rundir, secret, opts))
+    note(f"proof over {proof['checkpoints']} checkpoints, signed by {proof['prover']}")
+    issue("proof.submit", {"job": int(job), "proof": proof}, opts)
+
+
+def _upload_model(rundir: RunDir, secret: bytes, opts: TxOptions) -> str | None:
+    """Upload the final weights for the researcher (`nnet job result`); their CID goes into the
+    proof as `model`. A node that will not keep them (too large, full, unfunded) only costs the
+    researcher the download: the proof goes without `model` rather than miss its deadline."""
+    from nnet.errors import NotFound, PermitRefused, PermitRequired, StorageFull, TooLarge
+    from nnet.services.market import upload_model
+
+    try:
+        with node_client(opts.node, timeout=600.0) as client:
+            cid = upload_model(client, rundir, secret)
+    except (NotFound, PermitRefused, PermitRequired, StorageFull, TooLarge) as e:
+        note(
+            f"warning: the final model was not uploaded ({e.one_line()}); the proof goes "
+            "without it, so the researcher cannot download it with `nnet job result`"
+        )
+        return None
+    note(f"uploaded the final model {rundir.model_path.name} as {cid}")
+    return cid
 
 
 def _refuse_doomed_run(rundir: RunDir, commitment: dict[str, Any], entries: list[Any]) -> None:

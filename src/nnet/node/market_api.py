@@ -1,6 +1,7 @@
 """The daemon's marketplace reads: `GET /jobs`, `/jobs/{id}`, `/proofs/{id}`, `/nodes`,
 `/nodes/{addr}`, served from committed state (chain/market.py has the record layout); the two
-listings are paged (node/paging.py).
+listings are paged (node/paging.py). `/nodes/{addr}` takes a node's address or its operator's
+(the node that key acts for); a node is served with its owner and operator.
 
 Amounts are decimal strings of base units (PROTOCOL.md); a job is served with its proof
 document, its challenge (seed, segments, openings to publish), drawn verifiers, openings,
@@ -18,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nnet.chain.keys import NEXT_JOB_KEY, NODES_KEY
-from nnet.chain.market import get_proof
+from nnet.chain.market import find_operated_node, get_proof
 from nnet.chain.market_settle import JOB_STATUSES, get_job, get_node
 from nnet.chain.params import get_param
 from nnet.chain.types import Job, NodeRecord
@@ -55,6 +56,8 @@ def describe_job(state: Any, height: int, job: Job) -> dict[str, Any]:
 
 def describe_node(state: Any, address: str, node: NodeRecord) -> dict[str, Any]:
     view = {"address": address, **node.to_state()}
+    view["owner"] = address
+    view["operator"] = node.operator_of(address)
     view["collateral"] = str(node.collateral)
     view["locked"] = str(node.locked)
     view["free"] = str(node.free)
@@ -122,8 +125,10 @@ def market_routes(node: Any) -> list[Route]:
     async def show_node(request: Request) -> Response:
         address = normalize_address(request.path_params["address"], "address")
         record = get_node(node.state, address)
+        if record is None and (acting := find_operated_node(node.state, address)) is not None:
+            address, record = acting  # an operator's address: the node it acts for
         if record is None:
-            raise NotFound(f"{address} is not a registered node")
+            raise NotFound(f"{address} is not a registered node nor a node's operator")
         return JSONResponse(describe_node(node.state, address, record))
 
     return [

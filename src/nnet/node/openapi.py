@@ -195,6 +195,27 @@ _HEALTH = {
         },
     },
 }
+_EVENTS = {
+    "type": "object",
+    "required": ["events", "next", "head"],
+    "properties": {
+        "events": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["height", "index", "tx", "type"],
+                "properties": {
+                    "height": {"type": "integer"},
+                    "index": {"type": "integer", "description": "the transaction's place"},
+                    "tx": _HASH,
+                    "type": {"type": "string", "description": "e.g. job.claimed"},
+                },
+            },
+        },
+        "next": {"type": "string", "description": "where to go on (as ?after=)"},
+        "head": {"type": "integer"},
+    },
+}
 _OBJ = {"type": "object"}
 _BLOB = {
     "type": "object",
@@ -295,6 +316,28 @@ OPENAPI: dict[str, Any] = {
             _json(_BLOCK, "block"),
             params=[_path_param("height", {"type": "integer", "minimum": 0})],
             errors={"400": "malformed height", "404": "no such block"},
+        ),
+        "/events": _get(
+            "The chain's receipt events from a height on, as a resumable long-poll feed "
+            "(node/events_api.py); `next` is never null: from the height after the head, "
+            "`wait` seconds are waited for the next block",
+            _json(_EVENTS, "events"),
+            params=[
+                {
+                    "name": "from",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "default": 1},
+                },
+                _LIMIT,
+                _AFTER,
+                {
+                    "name": "wait",
+                    "in": "query",
+                    "description": "seconds to wait for the next block when caught up",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 30, "default": 0},
+                },
+            ],
+            errors={"400": _BAD},
         ),
         "/accounts/{address}": _get(
             "Balance, nonce, stake and pending rewards of an address",
@@ -416,15 +459,29 @@ OPENAPI: dict[str, Any] = {
         },
         "/blobs/{cid}": {
             "get": {
-                "summary": "Download a blob (CIDv1 raw sha2-256)",
-                "parameters": [_path_param("cid")],
+                "summary": "Download a blob (CIDv1 raw sha2-256), whole or one byte range",
+                "parameters": [
+                    _path_param("cid"),
+                    {
+                        "name": "range",
+                        "in": "header",
+                        "description": "one range: bytes=START-, bytes=START-END or bytes=-LAST "
+                        "(any other Range is ignored: 200)",
+                        "schema": {"type": "string"},
+                    },
+                ],
                 "responses": {
                     "200": {
                         "description": "the bytes",
                         "content": {"application/octet-stream": {}},
                     },
-                    "400": _err("malformed CID"),
+                    "206": {
+                        "description": "the range's bytes (Content-Range says which)",
+                        "content": {"application/octet-stream": {}},
+                    },
+                    "400": _err("malformed CID, or a blob whose bytes fail its CID"),
                     "404": _err("no such blob"),
+                    "416": _err("the range starts past the end (Content-Range: bytes */SIZE)"),
                 },
             }
         },

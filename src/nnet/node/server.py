@@ -339,8 +339,10 @@ def run_daemon(opts: DaemonOptions) -> None:
 
 
 def _capability_routes(node: Node, opts: DaemonOptions) -> list[Any]:
-    """Endpoints of other capabilities, served by the same app: governance reads, blobs."""
+    """Endpoints of other capabilities, served by the same app: governance reads, blobs, the
+    event feed."""
     from nnet.node.blobs_api import UploadPolicy, blob_routes
+    from nnet.node.events_api import event_routes
     from nnet.node.gov_api import gov_routes
     from nnet.node.market_api import market_routes
     from nnet.store.blobs import BlobLimits, BlobStore
@@ -350,7 +352,12 @@ def _capability_routes(node: Node, opts: DaemonOptions) -> list[Any]:
     if store.removed_leftovers:
         log.info("removed %d unfinished uploads from %s", store.removed_leftovers, store.root)
     policy = UploadPolicy(min_permit_balance=opts.min_permit_balance)
-    return [*gov_routes(node), *market_routes(node), *blob_routes(node, store, policy)]
+    return [
+        *gov_routes(node),
+        *market_routes(node),
+        *blob_routes(node, store, policy),
+        *event_routes(node),
+    ]
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -18,12 +18,17 @@ __all__ = ["PROOF_VERSION", "make_attestation", "make_proof"]
 PROOF_VERSION = 2
 
 
-def make_proof(run: RunDir, secret: bytes, job: str | None = None) -> dict[str, Any]:
-    """The signed commitment over a finished run."""
+def make_proof(
+    run: RunDir, secret: bytes, job: str | None = None, *, model: str | None = None
+) -> dict[str, Any]:
+    """The signed commitment over a finished run; `model`: the CID under which the run's final
+    weights file was uploaded (services/market.py upload_model), for the researcher to fetch."""
     doc: dict[str, Any] = {"kind": "nnet.proof", "v": PROOF_VERSION}
     if job is not None:
         doc["job"] = job
     doc |= run.get_commitment()
+    if model is not None:
+        doc["model"] = model
     return sign_document(doc, secret, "prover")
 
 

@@ -28,7 +28,9 @@ PROOF_FIELDS = (
     "mode",
     "prover",
 )
-OPTIONAL_FIELDS = ("kind", "v", "job", "labels", "metrics", "sig")
+# `model`: the CID of the final weights file (RUN/model.safetensors) the prover uploaded, so the
+# researcher can download what the proof's `final` hashes (`nnet job result`); older proofs lack it
+OPTIONAL_FIELDS = ("kind", "v", "job", "labels", "metrics", "model", "sig")
 MODES = ("exact", "tolerance")
 # every metric a proof may claim; the verifier recomputes each one (proof/verifier.py)
 METRIC_KEYS = ("heldout_accuracy", "heldout_correct", "heldout_loss", "heldout_n", "train_loss")
@@ -51,6 +53,8 @@ def check_proof_shape(proof: Any) -> None:
     parse_cid(proof["trace"], "proof.trace")
     if "labels" in proof:
         parse_cid(proof["labels"], "proof.labels")
+    if "model" in proof:
+        parse_cid(proof["model"], "proof.model")
     count = proof["checkpoints"]
     if type(count) is not int or not 2 <= count <= 2**32:
         raise MalformedInput("proof.checkpoints must be an integer from 2 to 2^32")

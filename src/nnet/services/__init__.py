@@ -6,6 +6,7 @@ print to stdout (a `progress` callable takes their messages for people), and rai
 `nnet.errors`.
 
     devnet      set up a local chain: genesis, validator keys, the sequencer's password
+    agent       `nnet node run`, the node agent: agent_store, agent_tx, agent_worker, agent_status
     market      the marketplace's file traffic: fetch a job, publish openings, lay out a run
     verify      judge a proof and sign the attestation; the on-chain verification flow
     tour        drive real `nnet` processes (the quickstart, end-to-end tests)

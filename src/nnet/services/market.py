@@ -5,6 +5,8 @@
 - `check_claimable`: a job's spec, fetched and compared with the chain's record before a claim.
 - `fetch_job`: a job's spec and data, downloaded by CID into a folder, ready for `nnet train`
   (the GPU node) or a replay (a verifier). Every blob is hashed against its CID on arrival.
+- `upload_model`: the run's final weights file, uploaded when the proof is sent; its CID becomes
+  the proof's `model`, by which the researcher downloads it (services/result.py).
 - `publish_openings`: the prover's answer to the on-chain challenge: its trace and the challenged
   checkpoints, uploaded by CID, as `proof.open`'s {index, cid} list.
 - `lay_out_openings`: a verifier's view of a job as a run directory holding only the opened
@@ -47,6 +49,7 @@ __all__ = [
     "publish_openings",
     "read_job_spec",
     "upload_job",
+    "upload_model",
     "wait_for_challenge",
 ]
 
@@ -236,6 +239,14 @@ def wait_for_challenge(
         hint="the drawn verifiers must each add their randomness first "
         "(`nnet verify ID --send`); is the node producing blocks? check `nnet status`",
     )
+
+
+def upload_model(client: NodeClient, run: RunDir, signer: bytes) -> str:
+    """Upload the run's final weights (RUN/model.safetensors, whose tensors hash to the proof's
+    `final`) with a permit signed by `signer` (the prover's key): the CID for the proof's
+    `model` field. NotFound when the file is gone; the node's refusals (TooLarge, StorageFull,
+    PermitRefused, PermitRequired) as put_blob raises them."""
+    return str(client.put_blob(run.model_path, signer=signer)["cid"])
 
 
 def publish_openings(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nnet.client import NodeClient
-from nnet.errors import UsageError, VerificationFailed
+from nnet.errors import NotFound, UsageError, VerificationFailed
 from nnet.poll import poll_until
 
 if TYPE_CHECKING:
@@ -131,6 +131,7 @@ def verify_on_chain(
     from nnet.proof.verifier import VerifyOptions
     from nnet.services.market import check_job_record, fetch_job, lay_out_openings
 
+    me = _acting_node(client, me)
     job = _drawn(client, job_id)
     if job.get("status") == "drawn":
         return _contribution(job, me, secret, send=send)
@@ -165,6 +166,15 @@ def verify_on_chain(
         )
         attestation, verdict = judge(job["proof"], run, options, secret, refuse=problems)
     return Attested(job_id, attestation, verdict)
+
+
+def _acting_node(client: NodeClient, me: str) -> str:
+    """The node `me` acts for (the draw names nodes): its own, or the one it operates as a hot
+    key (`/nodes/{addr}` resolves an operator); `me` itself when it is neither."""
+    try:
+        return str(client.node(me)["address"])
+    except NotFound:
+        return me
 
 
 def _drawn(client: NodeClient, job_id: int) -> dict[str, Any]:

@@ -245,6 +245,22 @@ class ChainDB:
             "tx": json.loads(row[5]),
         }
 
+    def get_receipt_rows(
+        self, height: int, index: int, limit: int
+    ) -> list[tuple[int, int, str, str]]:
+        """(height, index, tx hash, events JSON text) of up to `limit` committed transactions
+        from position (height, index) on, in chain order (the event feed, node/events_api.py)."""
+        return [
+            (int(h), int(i), str(tx_hash), str(events))
+            for h, i, tx_hash, events in self.db.execute(
+                "SELECT t.height, t.idx, t.hash, r.events FROM txs t "
+                "JOIN receipts r ON r.hash = t.hash "
+                "WHERE t.height >= ? AND (t.height > ? OR t.idx >= ?) "
+                "ORDER BY t.height, t.idx LIMIT ?",
+                (height, height, index, limit),
+            )
+        ]
+
     def put_evidence(self, height: int, ours: dict[str, Any], theirs: dict[str, Any]) -> None:
         """Two headers the sequencer signed at one height (kept; never overwritten)."""
         with self.atomic_batch() as batch:
