@@ -1,6 +1,7 @@
-"""`nnet quickstart`: the whole lifecycle through real processes (a daemon subprocess and CLI
-subprocesses joined by pipes), ending with the honest node paid, the cheater slashed, the supply
-accounted for to the base unit and nothing left running."""
+"""`nnet quickstart`: the whole lifecycle through real processes (a daemon subprocess, CLI
+subprocesses joined by pipes for the setup, then one `nnet node run` agent per node doing every
+node's step), ending with the honest node paid, the cheater slashed, the supply accounted for to
+the base unit and nothing left running (daemon and agents)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,14 @@ def test_quickstart_runs_the_whole_lifecycle(tmp_path: Path) -> None:
     assert s["staking"]["claimed"] is True and s["staking"]["second_claim"] == "nothing_to_claim"
     assert s["supply_audit"]["difference"] == "0"
     assert "== 6. a cheating node" in proc.stderr and "| nnet send --wait" in proc.stderr
+
+    # the agents did the nodes' work: nobody typed a claim, prove, verify or open
+    assert "$ [gpu] nnet node run &" in proc.stderr and "$ [cheater] nnet node run &" in proc.stderr
+    for typed in ("nnet job claim", "nnet prove", "nnet verify", "nnet train"):
+        assert typed not in proc.stderr, typed
+    agents = s["agents"]
+    assert agents["gpu"]["signed"] >= 3 and agents["cheater"]["signed"] >= 3  # claim, proof, open
+    assert agents["verifier-1"]["signed"] + agents["verifier-2"]["signed"] >= 2  # seed, attest
 
     # the throwaway home is gone and no daemon of it is left running
     assert not list(tmp_path.glob("nnet-quickstart-*"))

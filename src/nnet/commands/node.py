@@ -290,6 +290,20 @@ def run(
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
     log_json: Annotated[bool, typer.Option("--log-json", help="Logs as JSON lines.")] = False,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-listen",
+            metavar="HOST:PORT",
+            help="Serve Prometheus metrics at GET /metrics there (PORT alone: on 127.0.0.1).",
+        ),
+    ] = None,
+    metrics_public: Annotated[
+        bool,
+        typer.Option(
+            "--metrics-public", help="Allow --metrics-listen on an address other than loopback."
+        ),
+    ] = False,
 ) -> None:
     """Run this node's agent: follow the chain and work jobs unattended, as worker and verifier.
 
@@ -297,16 +311,21 @@ def run(
     proves, opens the challenged checkpoints; it seeds and attests the jobs it is drawn to
     verify; with --claim-every it claims rewards. Its state is in agent.db, so after a crash it
     resumes where it stopped and never signs two things for one step. Logs go to stderr, one
-    line per action. See docs/agent.md (flags, the systemd unit).
+    line per action; --metrics-listen serves Prometheus metrics. See docs/agent.md (flags,
+    metrics, the systemd unit).
 
     Example: nnet node run --min-fee 10 --claim-every 100 --password-file ~/.nnet/pw
     """
     from nnet.config import home_dir
     from nnet.node.logs import LEVELS, configure_logging
     from nnet.services.agent import Agent, AgentOptions
+    from nnet.services.agent_metrics import parse_metrics_listen, serve_metrics
 
     if log_level not in LEVELS:
         raise UsageError(f"--log-level must be one of {', '.join(LEVELS)}, not {log_level!r}")
+    listen = None
+    if metrics_listen is not None:
+        listen = parse_metrics_listen(metrics_listen, public=metrics_public)
     configure_logging(log_level, json_lines=log_json)
     address, secret = unlock(key, password_file)
     options = AgentOptions(
@@ -330,11 +349,16 @@ def run(
     signal.signal(signal.SIGTERM, stop)
     with node_client(node, timeout=600.0) as client:
         agent = Agent(client, address, secret, options)
+        server = None
         try:
+            if listen is not None:
+                server = serve_metrics(agent, *listen)
             agent.run()
         except KeyboardInterrupt:
             note("stopped; `nnet node run` again resumes where it stopped")
         finally:
+            if server is not None:
+                server.close()
             agent.close()
 
 

@@ -1,8 +1,8 @@
 """`nnet quickstart`: the whole lifecycle on a throwaway local chain, narrated, nothing left behind.
 
 Every step runs the real command a user would type, in its own process, joined by real pipes
-(nnet.services.quickstart through nnet.services.tour). Narration goes to stderr, one summary JSON
-object to stdout.
+(nnet.services.quickstart through nnet.services.tour); after the setup, one `nnet node run` agent
+per node does every node's step. Narration goes to stderr, one summary JSON object to stdout.
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ def quickstart(
 ) -> None:
     """Run the whole lifecycle on a throwaway local chain and print a summary.
 
-    Keys; a devnet daemon; staking; GPU nodes registering; a researcher's job trained, proved,
-    challenged on chain, replayed by drawn verifiers and paid; a cheating node caught and slashed;
-    staking rewards claimed. Each step is the real command in its own process, narrated on stderr.
+    Keys; a devnet daemon; staking; GPU nodes registering; then one node agent (nnet node run)
+    per node, and only the researcher types: its job is claimed, trained, proved, challenged on
+    chain, opened, replayed by the drawn verifiers' agents and paid; a cheating node's agent is
+    caught and slashed; staking rewards claimed. Each step is the real command in its own
+    process, narrated on stderr; every agent is stopped at the end.
 
     Example: nnet quickstart | jq .honest_job
     """

@@ -35,6 +35,7 @@ from typing import Any
 
 from nnet.client import NodeClient
 from nnet.errors import NnetError, NodeUnreachable, NotFound
+from nnet.services.agent_metrics import AgentObserver
 from nnet.services.agent_store import AgentStore, JobRow
 from nnet.services.agent_tx import Signer
 
@@ -99,6 +100,8 @@ class Agent:
     _pool: ThreadPoolExecutor | None = None
     _classes: dict[tuple[str, int], str] = field(default_factory=dict)
     _skipped: set[int] = field(default_factory=set)
+    _said: set[tuple[int, str, int]] = field(default_factory=set)  # deadlines logged
+    metrics: AgentObserver = field(default_factory=AgentObserver)  # --metrics-listen
 
     def __post_init__(self) -> None:
         self.store = AgentStore(self.options.state, self.address)
@@ -132,6 +135,7 @@ class Agent:
             try:
                 self._follow()
             except NodeUnreachable as e:
+                self.metrics.error(e.code)
                 log.warning(
                     "%s; retrying in %.0f s", e.message, RETRY_S, extra={"event": "node_down"}
                 )
@@ -198,6 +202,7 @@ class Agent:
             except NodeUnreachable:
                 raise
             except NnetError as e:
+                self.metrics.error(e.code)
                 log.error(
                     "job %d: %s",
                     job_id,
@@ -205,6 +210,7 @@ class Agent:
                     extra={"event": "job_error", "job": job_id, "code": e.code},
                 )
             except Exception as e:  # a bug or a broken file: the other jobs go on
+                self.metrics.error("internal")
                 log.exception(
                     "job %d: %s: %s",
                     job_id,
@@ -217,6 +223,7 @@ class Agent:
         except NnetError as e:
             if isinstance(e, NodeUnreachable):
                 raise
+            self.metrics.error(e.code)
             log.error("reward claim: %s", e.one_line(), extra={"event": "claim_error"})
 
     # ---- one job ------------------------------------------------------------------------------
@@ -237,11 +244,18 @@ class Agent:
             self.tracked.discard(job_id)  # someone else's; a proof.submitted brings it back
 
     def _deadline(self, view: dict[str, Any], what: str) -> None:
-        """Log the current stage's deadline, its blocks left and the margin kept."""
+        """Log the current stage's deadline, its blocks left and the margin kept: once, and on
+        every pass once fewer blocks than the margin are left."""
         left = view.get("blocks_left")
         if left is None:
             return
-        level = logging.WARNING if left < self.options.margin_blocks else logging.INFO
+        self.metrics.deadline(int(view["id"]), str(view["status"]), int(view["deadline_height"]))
+        said = (int(view["id"]), what, int(view["deadline_height"]))
+        inside = left < self.options.margin_blocks
+        if said in self._said and not inside:
+            return  # once per stage and deadline; every pass only once inside the margin
+        self._said.add(said)
+        level = logging.WARNING if inside else logging.INFO
         log.log(
             level,
             "job %d: %s due by height %d, %d blocks left (margin %d)",
@@ -352,6 +366,7 @@ class Agent:
             if error is None:
                 self.store.put_job(job_id, "worker", "trained")
             else:
+                self.metrics.error("train_failed")
                 log.error(
                     "job %d: training failed: %s",
                     job_id,

@@ -18,7 +18,8 @@ __all__ = ["agent_status"]
 
 
 def agent_status(client: NodeClient, path: Path, address: str) -> dict[str, Any]:
-    """{"address", "height", "reputation", "earned", "pending_rewards", "jobs": [...]}."""
+    """{"address", "node", "height", "reputation", "earned", "pending_rewards", "jobs": [...]};
+    reputation and pending rewards are the node's, which a hot key acts for."""
     store = AgentStore(path, address)
     try:
         rows = store.jobs()
@@ -49,13 +50,17 @@ def agent_status(client: NodeClient, path: Path, address: str) -> dict[str, Any]
                 "signed": [a.kind for a in actions if a.job == row.job],
             }
         )
+    node = address  # the node this key acts for: itself, or the node it operates (a hot key)
     try:
-        reputation: int | None = int(client.node(address)["reputation"])
+        record = client.node(address)
+        node = str(record["address"])
+        reputation: int | None = int(record["reputation"])
     except NotFound:
         reputation = None
-    pending = int(client.account(address).get("pending_rewards", "0"))
+    pending = int(client.account(node).get("pending_rewards", "0"))
     return {
         "address": address,
+        "node": node,
         "height": height,
         "reputation": reputation,
         "earned": str(sum(r.earned for r in rows)),

@@ -5,12 +5,14 @@ node, then fetch and train, prove, open, each through the same services the CLI 
 A job's folder is WORKDIR/job-ID: `job/` holds its spec and data as `nnet job fetch` writes them
 (bound to this prover), `run/` the training run. Training runs on the agent's training thread
 (inline with --once); a run folder left by a killed agent is continued with the trainer's
-resume, bit for bit as if it had never stopped.
+resume, bit for bit as if it had never stopped (a complete one is proved as it is; one killed
+before the trainer wrote its run.json is started afresh).
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -128,6 +130,17 @@ def _fetch_and_train(agent: Agent, view: dict[str, Any]) -> None:
     spec_path = fetch_job(agent.client, view, folder / "job", bind_to=agent.address)
     run = folder / "run"
     resume = RunDir(run).exists()
+    if resume and RunDir(run).read_manifest().get("complete"):
+        # killed after the trainer's last write, before the run was noted done: prove it as is
+        log.info(
+            "job %d: the run in %s is complete",
+            job_id,
+            run,
+            extra={"event": "trained", "job": job_id},
+        )
+        return
+    if not resume and run.exists():
+        shutil.rmtree(run)  # killed while the trainer set it up: nothing in it to resume
     log.info(
         "job %d: %s training into %s",
         job_id,
@@ -138,6 +151,7 @@ def _fetch_and_train(agent: Agent, view: dict[str, Any]) -> None:
     last = [0.0]
 
     def progress(p: Progress) -> None:
+        agent.metrics.training(job_id, p.step, p.steps)
         now = time.monotonic()
         if now - last[0] < PROGRESS_EVERY_S and p.step != p.steps:
             return

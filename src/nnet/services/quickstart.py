@@ -1,8 +1,10 @@
 """The quickstart's acts: the whole lifecycle on a throwaway local chain, through a Tour.
 
-Keys; a devnet daemon; staking; GPU nodes registering; a researcher's job trained, proved,
-challenged on chain, replayed by drawn verifiers and paid; a cheating node caught and slashed;
-staking rewards claimed. Every step runs the real command a user would type, in its own process
+Keys; a devnet daemon; staking; GPU nodes registering (typed, as a user sets up once); then one
+node agent (`nnet node run`) per node, and from there only the researcher types: its job is
+claimed, trained, proved, challenged, opened, replayed by the drawn verifiers' agents and paid; a
+cheating node's agent (its trainer swapped for a forger) is caught and slashed; staking rewards
+claimed. Every step runs the real command a user would type, in its own process
 (nnet.services.tour); `run_lifecycle` returns the summary `nnet quickstart` prints.
 """
 
@@ -12,16 +14,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nnet.services.tour import Tour
+from nnet.services.tour import StepFailed, Tour
 
 __all__ = ["ACTORS", "CHAIN_PARAMS", "NODES", "narrate_reasons", "run_lifecycle"]
 
 ACTORS = ("researcher", "gpu", "verifier-1", "verifier-2", "cheater")
 NODES = ("gpu", "verifier-1", "verifier-2", "cheater")
-# A devnet whose epochs last ~4 s (20 blocks of 0.2 s) with deadlines that fit a 2-core laptop.
+# A devnet whose epochs last ~6 s (30 blocks of 0.2 s: two `nnet claim` processes fit in one
+# epoch on a loaded 2-core laptop) with deadlines that fit it running a daemon and four agents.
+EPOCH_BLOCKS = 30
 CHAIN_PARAMS = (
-    "market_proof_epochs=12",
-    "market_open_epochs=6",
+    "market_proof_epochs=14",
+    "market_open_epochs=7",
     "market_attest_epochs=8",
     "market_challenge_q=3",
 )
@@ -39,6 +43,7 @@ def run_lifecycle(tour: Tour, data: Path | None) -> dict[str, Any]:
     summary["dataset"] = dataset
     summary["honest_job"] = act_honest_job(tour, honest_spec)
     summary["cheating_job"] = act_cheating_job(tour, cheat_spec)
+    summary["agents"] = stop_agents(tour)
     summary["staking"] = act_rewards(tour, addr)
     summary["nodes"] = nodes(tour, addr)
     summary["balances"] = balances(tour, addr)
@@ -68,7 +73,8 @@ def act_chain(tour: Tour, addr: dict[str, str]) -> None:
     tour.act("3. a local chain: genesis with the six pools, funded accounts, a daemon")
     funds = [f"--fund={a}=10000" for a in addr.values()]
     params = [f"--param={p}" for p in CHAIN_PARAMS]
-    tour.run("devnet", "init", "--epoch-blocks", "20", "--unbonding-epochs", "1", *funds, *params)
+    epochs = ["--epoch-blocks", str(EPOCH_BLOCKS), "--unbonding-epochs", "1"]
+    tour.run("devnet", "init", *epochs, *funds, *params)
     tour.start_daemon(block_time=0.2)
     status = tour.json("status", "--json")
     tour.say(f"  chain {status['chain']} at height {status['height']}")
@@ -79,8 +85,9 @@ def act_nodes(tour: Tour) -> None:
     for name in NODES:
         tour.pipe(["stake", "1000"], ["send", "--wait"], key=name)
         tour.json(
-            "node", "register", "--gpu", "cpu", "--collateral", "500", "--send", "--wait", key=name
-        )
+            "node", "register", "--gpu", "cpu", "--device", "cpu", "--collateral", "500",
+            "--send", "--wait", key=name,
+        )  # fmt: skip
 
 
 def write_jobs(tour: Tour, data: Path | None) -> tuple[Path, Path, str]:
@@ -127,7 +134,7 @@ def _synthetic_data(path: Path) -> Path:
     return path
 
 
-def _submit(tour: Tour, spec: Path) -> int:
+def submit_job(tour: Tour, spec: Path) -> int:
     receipt = tour.json(
         "job",
         "submit",
@@ -145,70 +152,90 @@ def _submit(tour: Tour, spec: Path) -> int:
     return job_id
 
 
-def _train_and_prove(tour: Tour, job: int, prover: str, *, forge: bool = False) -> Path:
-    tour.json("job", "claim", str(job), "--send", "--wait", key=prover)
-    folder, run = tour.home / f"{prover}-job{job}", tour.home / f"{prover}-run{job}"
-    tour.run("job", "fetch", str(job), "-o", str(folder), key=prover)
-    tour.run("train", str(folder / "job.toml"), "-o", str(run), key=prover)
-    if forge:
-        _forge(tour, run)
-    tour.json("prove", str(run), "--job", str(job), "--send", "--wait", key=prover)
-    _contribute_all(tour, job)
-    tour.json("prove", str(run), "--job", str(job), "--open", "--send", "--wait", key=prover)
-    return run
+# The cheating node: the product's own agent, its trainer swapped by this wrapper (never a switch
+# in the product) for one that trains, then rewrites the run's history as a prover that skipped
+# the work would (proof/forgery.py): every checkpoint on a straight line from the init to the
+# final model, files, trace and manifest consistent with each other. Only replay can tell.
+CHEATING_AGENT = """
+import sys
+import nnet.proof.trainer as trainer
+from nnet.proof.forgery import forge_run, interpolate_states, read_states
+from nnet.proof.rundir import RunDir
+
+honest = trainer.train
+
+def forged(spec, out, options=trainer.TrainOptions()):
+    honest(spec, out, options)
+    run = RunDir(out)
+    forge_run(run, interpolate_states(read_states(run)), run.read_spec())
+    return run.read_manifest()
+
+trainer.train = forged
+from nnet.cli import main
+main(sys.argv[1:])
+"""
+
+_STAGES = {
+    "claimed": "the {worker} agent claimed it (collateral locked), fetched spec and data, trains",
+    "proved": "the {worker} agent proved its run (proof.submit); the next block draws verifiers",
+    "drawn": "verifiers drawn; their agents each add their own randomness (a VRF output nobody "
+    "else can compute) before the challenge is fixed",
+    "challenged": "the challenge is fixed; the {worker} agent uploads and opens those checkpoints",
+    "opened": "opened; the drawn verifiers' agents replay the segments and attest",
+}
 
 
-def _contribute_all(tour: Tour, job: int) -> None:
-    """The drawn verifiers each add their randomness; only then is the challenge fixed."""
-
-    def drawn() -> Any:
-        view = tour.json("job", "show", str(job), "--json", quiet=True)
-        return view if view.get("drawn") else None
-
-    view = tour.wait_for(f"job {job}'s verifiers to be drawn", drawn, timeout_s=60)
+def start_agents(tour: Tour) -> None:
+    """One `nnet node run` per node: the honest GPU node works jobs, the others only verify."""
     tour.say(
-        f"  drawn verifiers: {', '.join(view['drawn'])}; each adds its own randomness (a VRF "
-        "output nobody else can compute) before the challenge is fixed"
+        "  from here on no node's step is typed: each agent follows the chain's event feed "
+        "(GET /events) and claims, trains, proves, seeds, opens and attests on its own"
     )
+    tour.start_agent("gpu")
+    for name in ("verifier-1", "verifier-2", "cheater"):
+        tour.start_agent(name, "--no-worker")
+
+
+def follow_job(tour: Tour, job: int, worker: str, *, timeout_s: float = 300) -> dict[str, Any]:
+    """Poll the chain until `job` settles, narrating each status the agents move it through."""
+    from nnet.client import NodeClient
+
     names = {v: k for k, v in tour.addresses.items()}
-    for verifier in view["drawn"]:
-        tour.run("verify", str(job), "--send", "--wait", key=names[verifier])
+    seen: set[str] = set()
 
+    def settled(client: NodeClient) -> dict[str, Any] | None:
+        dead = tour.agent_death()
+        if dead:
+            raise StepFailed(f"{dead} while job {job} was in flight{tour._daemon_death()}")
+        view = client.job(job)
+        status = str(view["status"])
+        if status not in seen:
+            seen.add(status)
+            height = client.status()["height"]
+            line = _STAGES.get(status, "")
+            if status != "open":
+                said = f": {line.format(worker=worker)}" if line else ""
+                tour.say(f"  [height {height}] job {job} {status}{said}")
+            if status == "drawn" and view.get("drawn"):
+                tour.say(f"    drawn: {', '.join(names.get(a, a) for a in view['drawn'])}")
+        if view.get("challenge") and "challenge" not in seen:
+            seen.add("challenge")
+            c = view["challenge"]
+            tour.say(f"    challenged segments: {c['segments']} of {c['of']}")
+        return view if view.get("settlement") else None
 
-def _forge(tour: Tour, run: Path) -> None:
-    from nnet.proof.forgery import forge_run, interpolate_states, read_states
-    from nnet.proof.rundir import RunDir
-
-    tour.say(
-        "  (the cheater rewrites its history: every checkpoint on a straight line from the "
-        "init to the final model, as if it had skipped the work in between)"
-    )
-    rd = RunDir(run)
-    forge_run(rd, interpolate_states(read_states(rd)), rd.read_spec())
-
-
-def _verify_all(tour: Tour, job: int, *, expect: int) -> dict[str, Any]:
-    view = tour.json("job", "show", str(job), "--json", quiet=True)
-    tour.say(
-        f"  the chain fixed the challenge: segments {view['challenge']['segments']} of "
-        f"{view['challenge']['of']}; drawn verifiers: {', '.join(view['drawn'])}"
-    )
-    names = {v: k for k, v in tour.addresses.items()}
-    for verifier in view["drawn"]:
-        tour.run("verify", str(job), "--send", "--wait", key=names[verifier], expect=expect)
-
-    def settled() -> Any:
-        v = tour.json("job", "show", str(job), "--json", quiet=True)
-        return v if v.get("settlement") else None
-
-    return tour.wait_for(f"job {job} to settle", settled, timeout_s=90)
+    with NodeClient(tour.url) as client:
+        view = tour.wait_for(
+            f"job {job} to settle", lambda: settled(client), timeout_s=timeout_s, every_s=0.2
+        )
+    return view
 
 
 def act_honest_job(tour: Tour, spec: Path) -> dict[str, Any]:
-    tour.act("5. an honest job: submit, claim, train, prove, challenge, open, verify, settle")
-    job = _submit(tour, spec)
-    _train_and_prove(tour, job, "gpu")
-    view = _verify_all(tour, job, expect=0)
+    tour.act("5. an honest job, worked by agents: claim, train, prove, challenge, open, verify")
+    start_agents(tour)
+    job = submit_job(tour, spec)
+    view = follow_job(tour, job, "gpu")
     s = view["settlement"]
     tour.say(
         f"  settled {s['outcome']}: node {_nnet(s.get('to_node', 0))}, verifiers "
@@ -225,10 +252,19 @@ def act_honest_job(tour: Tour, spec: Path) -> dict[str, Any]:
 
 def act_cheating_job(tour: Tour, spec: Path) -> dict[str, Any]:
     tour.act("6. a cheating node: fabricated checkpoints are caught by replay and slashed")
-    job = _submit(tour, spec)
+    tour.say(
+        "  the cheater restarts its agent as a worker, the same `nnet node run` with its trainer "
+        "swapped for one that, after training, rewrites every checkpoint on a straight line from "
+        "the init to the final model, as if it had skipped the work in between; the gpu agent "
+        "restarts as a verifier only, so the cheater is the one to claim"
+    )
+    tour.stop_agent("gpu")
+    tour.start_agent("gpu", "--no-worker")
+    tour.stop_agent("cheater")
+    tour.start_agent("cheater", python=["-c", CHEATING_AGENT])
+    job = submit_job(tour, spec)
     before = tour.json("node", "show", tour.addresses["cheater"], "--json", quiet=True)
-    _train_and_prove(tour, job, "cheater", forge=True)
-    view = _verify_all(tour, job, expect=1)
+    view = follow_job(tour, job, "cheater")
     after = tour.json("node", "show", tour.addresses["cheater"], "--json", quiet=True)
     reasons = sorted(
         {
@@ -253,6 +289,20 @@ def act_cheating_job(tour: Tour, spec: Path) -> dict[str, Any]:
     }
 
 
+def stop_agents(tour: Tour) -> dict[str, Any]:
+    """Stop every agent (SIGTERM); what each signed, from its JSON log."""
+    out = {}
+    for name in NODES:
+        signed = [e for e in tour.agent_events(name) if e.get("event") == "signed"]
+        out[name] = {"signed": len(signed)}
+    tour.stop_agents()
+    tour.say(
+        "  agents stopped: "
+        + ", ".join(f"{n} signed {v['signed']} transactions" for n, v in out.items())
+    )
+    return out
+
+
 def narrate_reasons(tour: Tour, reasons: list[str], shown: int = 3) -> None:
     """The first reasons of a rejection, each whole (a cut reason hides why the proof failed)."""
     for r in reasons[:shown]:
@@ -264,12 +314,19 @@ def narrate_reasons(tour: Tour, reasons: list[str], shown: int = 3) -> None:
 def act_rewards(tour: Tour, addr: dict[str, str]) -> dict[str, Any]:
     tour.act("7. staking rewards: verified demand pays stakers each epoch; claim them")
 
-    def pending() -> int:
-        return int(
-            tour.json("balance", addr["verifier-1"], "--json", quiet=True)["pending_rewards"]
-        )
+    from nnet.client import NodeClient
 
-    accrued = tour.wait_for("staking rewards at an epoch end", pending, timeout_s=60)
+    def fresh(client: NodeClient) -> int:
+        """Rewards pending, seen in an epoch's first blocks (0 otherwise), so that both claims
+        below fall in one epoch: the second must find nothing new to claim."""
+        into_epoch = (int(client.status()["height"]) + 1) % EPOCH_BLOCKS
+        pending = int(client.account(addr["verifier-1"])["pending_rewards"])
+        return pending if into_epoch <= 3 else 0
+
+    with NodeClient(tour.url) as client:  # polled in-process: the claims start as the epoch does
+        accrued = tour.wait_for(
+            "staking rewards at an epoch end", lambda: fresh(client), timeout_s=60, every_s=0.1
+        )
     tour.say(f"  verifier-1 has {_nnet(accrued)} NNET pending")
     claim = tour.json("claim", key="verifier-1")
     again = tour.json("claim", key="verifier-1", quiet=True)

@@ -1,13 +1,15 @@
 """Drives real `nnet` processes for `nnet quickstart` and the end-to-end tests.
 
-A Tour owns a throwaway NNET_HOME and at most one daemon subprocess. Each step runs the very
-command a user would type (`python -m nnet ...`, joined by real pipes where a user would pipe),
-narrates it on stderr, and parses its JSON output. Leaving the `with` block always stops the
-daemon, so nothing is left running after a success, a failure or Ctrl-C.
+A Tour owns a throwaway NNET_HOME, at most one daemon subprocess and the node agents (`nnet node
+run`) it starts. Each step runs the very command a user would type (`python -m nnet ...`, joined by
+real pipes where a user would pipe), narrates it on stderr, and parses its JSON output. Leaving the
+`with` block always stops the agents and then the daemon, so nothing is left running after a
+success, a failure or Ctrl-C.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -51,6 +53,7 @@ class Tour:
         self.daemon_log: Path = home / "daemon.log"
         self.url = ""
         self.addresses: dict[str, str] = {}
+        self.agents: dict[str, subprocess.Popen[bytes]] = {}
 
     # ---- narration -----------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -193,6 +196,64 @@ class Tour:
                 self.daemon.wait(timeout=15)
         self.daemon = None
 
+    # ---- node agents ---------------------------------------------------------------------------
+    def start_agent(self, name: str, *flags: str, python: Sequence[str] = ()) -> Path:
+        """Start `nnet node run FLAGS` as NAME's key, its state and workdir under agents/NAME,
+        logging JSON lines to agents/NAME.log (a file: a pipe left unread could stall it).
+        `python` replaces `-m nnet` (e.g. `-c CODE` for a modified agent). Returns the log."""
+        folder = self.home / "agents"
+        folder.mkdir(exist_ok=True)
+        run = [
+            "node", "run", "--state", str(folder / f"{name}.db"), "--workdir",
+            str(folder / name), "--log-json", *flags,
+        ]  # fmt: skip
+        self.say(f"$ [{name}] nnet {shlex.join(run[:2] + list(flags))} &")
+        log = folder / f"{name}.log"
+        argv = [sys.executable, *(python or ["-m", "nnet"]), *run]
+        with log.open("ab") as out:  # appended to across restarts
+            self.agents[name] = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=out, env=self._env(name)
+            )
+        return log
+
+    def agent_events(self, name: str) -> list[dict[str, Any]]:
+        """The JSON log lines agent NAME has written so far (across its restarts)."""
+        log = self.home / "agents" / f"{name}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        out = []
+        for line in text.splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):  # a line being written
+                    out.append(json.loads(line))
+        return out
+
+    def stop_agent(self, name: str) -> None:
+        """SIGTERM agent NAME (it stops cleanly; a restart resumes); kill it if it hangs."""
+        proc = self.agents.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=20)
+
+    def stop_agents(self) -> None:
+        for proc in self.agents.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for name in list(self.agents):
+            self.stop_agent(name)
+
+    def agent_death(self) -> str | None:
+        """The name and exit code of an agent that has exited on its own, if any."""
+        for name, proc in self.agents.items():
+            if proc.poll() is not None:
+                return f"agent {name} exited with {proc.returncode}"
+        return None
+
     def wait_for(
         self,
         what: str,
@@ -208,4 +269,7 @@ class Tour:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop_daemon()
+        try:
+            self.stop_agents()
+        finally:
+            self.stop_daemon()
