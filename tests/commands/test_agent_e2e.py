@@ -32,6 +32,7 @@ import pytest
 import tomli_w
 
 from nnet.services.agent_store import AgentStore
+from nnet.services.quickstart import CHEATING_AGENT
 from tests.commands.devnet_harness import Devnet, start_devnet, stop_devnet
 from tests.proof.conftest import TINY, make_tiny_data
 
@@ -57,28 +58,9 @@ LONG_JOB = {
     "checkpoint": {"every": 100, "keep_every": 1},
 }
 
-# The cheating worker: the product's agent, its trainer swapped by this wrapper (never a switch
-# in the product) for one that trains, then rewrites the run's history as a prover that skipped
-# the work would: every checkpoint on a straight line from the init to the final model, files,
-# trace and manifest consistent with each other (proof/forgery.py). Only replay can tell.
-CHEAT = """
-import sys
-import nnet.proof.trainer as trainer
-from nnet.proof.forgery import forge_run, interpolate_states, read_states
-from nnet.proof.rundir import RunDir
-
-honest = trainer.train
-
-def forged(spec, out, options=trainer.TrainOptions()):
-    honest(spec, out, options)
-    run = RunDir(out)
-    forge_run(run, interpolate_states(read_states(run)), run.read_spec())
-    return run.read_manifest()
-
-trainer.train = forged
-from nnet.cli import main
-main(sys.argv[1:])
-"""
+# The cheating worker: the quickstart's (services/quickstart.py): the product's agent, its trainer
+# swapped by a wrapper (never a switch in the product) for one that forges the run after training.
+CHEAT = CHEATING_AGENT
 
 
 class Agents:
