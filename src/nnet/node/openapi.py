@@ -9,6 +9,7 @@ answers 405 with `Allow`; errors are always {"error", "code"}.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from nnet.chain.governance import PROPOSAL_STATUSES
@@ -225,6 +226,17 @@ _BLOB = {
 _BAD = "malformed parameter"
 
 
+def _by_status(summary: str, items: str, statuses: Sequence[str]) -> dict[str, Any]:
+    """A numbered listing, newest first, filtered by ?status= (node/paging.py newest_first)."""
+    status = {"name": "status", "in": "query", "schema": {"enum": list(statuses)}}
+    return _get(
+        summary,
+        _json(_page(items, _OBJ), items),
+        params=[status, _LIMIT, _AFTER],
+        errors={"400": _BAD},
+    )
+
+
 def _path_param(name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
 
@@ -368,15 +380,8 @@ OPENAPI: dict[str, Any] = {
                 "responses": {"200": _json(_OBJ, "OpenAPI 3.1")},
             }
         },
-        "/proposals": _get(
-            "Governance proposals, newest first, with live tallies",
-            _json(_page("proposals", _OBJ), "proposals"),
-            params=[
-                {"name": "status", "in": "query", "schema": {"enum": list(PROPOSAL_STATUSES)}},
-                _LIMIT,
-                _AFTER,
-            ],
-            errors={"400": _BAD},
+        "/proposals": _by_status(
+            "Governance proposals, newest first, with live tallies", "proposals", PROPOSAL_STATUSES
         ),
         "/proposals/{id}": _get(
             "A proposal with its live tally",
@@ -384,16 +389,7 @@ OPENAPI: dict[str, Any] = {
             params=[_path_param("id")],
             errors=_ONE,
         ),
-        "/jobs": _get(
-            "Training jobs, newest first",
-            _json(_page("jobs", _OBJ), "jobs"),
-            params=[
-                {"name": "status", "in": "query", "schema": {"enum": list(JOB_STATUSES)}},
-                _LIMIT,
-                _AFTER,
-            ],
-            errors={"400": _BAD},
-        ),
+        "/jobs": _by_status("Training jobs, newest first", "jobs", JOB_STATUSES),
         "/jobs/{id}": _get(
             "A job with its proof, challenge, openings, settlement",
             _json(_OBJ, "job"),
