@@ -38,6 +38,7 @@ __all__ = [
     "pop_verify",
     "sign",
     "sk_to_pk",
+    "validator_secret",
     "verify",
 ]
 
@@ -82,6 +83,14 @@ def derive_secret(seed: bytes) -> int:
     if len(seed) < 32:
         raise MalformedInput("BLS key material must be at least 32 bytes")
     return int(_ref().KeyGen(seed))
+
+
+def validator_secret(secp_secret: bytes) -> int:
+    """A validator's BLS secret, derived from its secp256k1 node key (one key file to keep:
+    the BLS key is a function of it, under its own domain, so neither reveals the other)."""
+    if len(secp_secret) != 32:
+        raise MalformedInput("a node key is 32 bytes")
+    return derive_secret(hashlib.sha256(b"nnet-validator-bls/1" + secp_secret).digest())
 
 
 def sk_to_pk(sk: int) -> bytes:

@@ -194,6 +194,13 @@ BODY_SCHEMAS: dict[str, Schema] = {
     "proof.seed": Schema({"job": _uint, "key": _hexbytes(33), "vrf": _hexbytes(81)}),
     "proof.open": Schema({"job": _uint, "openings": _openings}),
     "proof.attest": Schema({"job": _uint, "attestation": _json_object}),
+    # a network of validators (chain/validators.py, docs/network.md)
+    "validator.register": Schema(
+        {"bls_key": _hexbytes(48), "pop": _hexbytes(96), "net": _text(200)}
+    ),
+    "validator.unjail": Schema({}),
+    # two conflicting signed votes of one validator (chain/evidence.py)
+    "evidence": Schema({"a": _json_object, "b": _json_object}),
 }
 """Schemas per type. Types of later capabilities (node.register, job.*, proof.*, gov.*) add
 their entry here when their state exists."""

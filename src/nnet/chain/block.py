@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from nnet import bls
+from nnet.chain.commit import Certificate, parse_certificate, verify_certificate
 from nnet.chain.epoch import compute_epoch, is_epoch_end, process_epoch
 from nnet.chain.fees import compute_tx_size
 from nnet.chain.genesis import Genesis, compute_genesis_state
@@ -46,6 +48,7 @@ from nnet.chain.state import (
 )
 from nnet.chain.transition import process_tx
 from nnet.chain.types import Address, BlockContext, Event, Height
+from nnet.chain.validators import get_validator_set_at, is_network, process_downtime
 from nnet.crypto import (
     address_of_public_key,
     keccak256,
@@ -65,6 +68,7 @@ __all__ = [
     "Header",
     "Receipt",
     "build_block",
+    "build_network_block",
     "compute_beacon_alpha",
     "compute_beacon_output",
     "compute_genesis_block",
@@ -87,11 +91,19 @@ class Header:
     tx_root: str
     state_root: str
     proposer: str
-    beacon: str = ""  # 0x ‖ the proposer's VRF proof; "" at genesis (module docstring)
+    beacon: str = ""  # 0x ‖ the proposer's VRF proof (network: BLS signature); "" at genesis
+    # network chains only (module docstring): the hash of the set that signs this block, and
+    # the commit certificate of the parent (None at height 1)
+    validators_hash: str = ""
+    last_commit: dict[str, Any] | None = None
     sig: str = ""
 
+    @property
+    def is_network(self) -> bool:
+        return self.validators_hash != ""
+
     def unsigned_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "chain": self.chain,
             "height": self.height,
             "time_ms": self.time_ms,
@@ -101,6 +113,10 @@ class Header:
             "proposer": self.proposer,
             "beacon": self.beacon,
         }
+        if self.is_network:
+            out["validators_hash"] = self.validators_hash
+            out["last_commit"] = self.last_commit
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.unsigned_dict(), "sig": self.sig}
@@ -160,6 +176,11 @@ def compute_beacon_output(header: Header) -> bytes:
     height 0. It does not verify the proof (process_block does, before a header is kept)."""
     if header.height == 0:
         return keccak256(b"nnet-beacon-genesis" + header.chain.encode("utf-8"))
+    if header.is_network:
+        try:
+            return keccak256(hex_to_bytes(header.beacon, "header beacon", bls.SIG_LEN))
+        except MalformedInput as e:
+            raise VerificationFailed(e.message) from None
     try:
         return proof_to_hash(hex_to_bytes(header.beacon, "header beacon", PROOF_LEN))
     except MalformedInput as e:
@@ -203,9 +224,13 @@ def compute_genesis_block(genesis: Genesis) -> tuple[State, Header, list[tuple[s
     return state, header, writes
 
 
-def process_begin_block(state: State, ctx: BlockContext) -> None:
+def process_begin_block(
+    state: State, ctx: BlockContext, last_commit_signers: list[str] | None = None
+) -> None:
     """Steps that run at the start of every block, before its transactions, knowing the parent's
-    hash: the marketplace fixes the challenges of proofs included in the parent block."""
+    hash: the marketplace fixes the challenges of proofs included in the parent block; on a
+    network, who signed the parent's commit counts toward downtime (chain/validators.py)."""
+    process_downtime(state, ctx, last_commit_signers)
     process_market_begin_block(state, ctx)
 
 
@@ -273,48 +298,26 @@ def _build_block(
     secret: bytes,
     verified: bool,
 ) -> BlockResult:
-    height = prev.height + 1
     beacon, beacon_output = _prove_beacon(secret, prev)
-    ctx = BlockContext(
-        Height(height),
-        compute_epoch(state, height),
-        Address(proposer),
-        prev.hash_hex,
-        beacon_output,
-    )
-    process_begin_block(state, ctx)
-    max_txs = get_param(state, "max_block_txs")
-    room = get_param(state, "max_block_bytes")
-    txs: list[Tx] = []
-    hashes: list[bytes] = []
-    receipts: list[Receipt] = []
-    rejected: list[tuple[bytes, NnetError]] = []
-    for tx, h in candidates:
-        size = compute_tx_size(tx)
-        if len(txs) >= max_txs or size > room:
-            break  # not skip: a sender's later nonces would then fail and be dropped
-        try:
-            events = process_tx(state, tx, h, ctx, verify=not verified)
-        except InvalidTx as e:
-            rejected.append((h, e))
-            continue
-        receipts.append(_receipt(tx, h, height, len(txs), events))
-        txs.append(tx)
-        hashes.append(h)
-        room -= size
-    root, writes = _finish(state, prev, height)
-    header = Header(
+    template = Header(
         prev.chain,
-        height,
+        prev.height + 1,
         max(time_ms, prev.time_ms),
         prev.hash_hex,
-        "0x" + compute_tx_root(hashes).hex(),
-        "0x" + root.hex(),
+        "",
+        "",
         proposer,
         beacon,
     )
-    header = Header(**{**header.to_dict(), "sig": sign_hash(secret, header.hash)})
-    return BlockResult(Block(header, txs, hashes), receipts, writes, rejected)
+    result = _execute(state, prev, template, candidates, beacon_output, None, verify=not verified)
+    header = result.block.header
+    signed = Header(**{**header.to_dict(), "sig": sign_hash(secret, header.hash)})
+    return BlockResult(
+        Block(signed, result.block.txs, result.block.tx_hashes),
+        result.receipts,
+        result.writes,
+        result.rejected,
+    )
 
 
 def parse_block(obj: object) -> Block:
@@ -323,8 +326,10 @@ def parse_block(obj: object) -> Block:
         raise MalformedInput("a block must be an object with a header")
     raw = obj["header"]
     fields = tuple(Header.__dataclass_fields__)
-    if set(raw) != set(fields):
+    network = {"validators_hash", "last_commit"}
+    if set(raw) not in (set(fields), set(fields) - network):
         raise MalformedInput(f"a block header has exactly the fields {', '.join(fields)}")
+    fields = tuple(f for f in fields if f in raw)
     for name in ("height", "time_ms"):
         if isinstance(raw[name], bool) or not isinstance(raw[name], int) or raw[name] < 0:
             raise MalformedInput(f"header {name} must be a non-negative integer")
@@ -332,8 +337,15 @@ def parse_block(obj: object) -> Block:
         hex_to_bytes(raw[name], f"header {name}", 32)
     if raw["height"] == 0 and raw["beacon"] != "":
         raise MalformedInput("the genesis header has no beacon")
+    if "validators_hash" in raw:
+        hex_to_bytes(raw["validators_hash"], "header validators_hash", 32)
+        if raw["last_commit"] is not None:
+            parse_certificate(raw["last_commit"])
+        if not isinstance(raw["sig"], str):
+            raise MalformedInput("header sig must be a string")
     if raw["height"] != 0:
-        hex_to_bytes(raw["beacon"], "header beacon", PROOF_LEN)
+        length = bls.SIG_LEN if "validators_hash" in raw else PROOF_LEN
+        hex_to_bytes(raw["beacon"], "header beacon", length)
     header = Header(**{k: raw[k] for k in fields})
     raw_txs = obj.get("txs", [])
     if not isinstance(raw_txs, list):
@@ -388,11 +400,170 @@ def _check_block_size(state: State, block: Block) -> None:
         raise _bad_block(h.height, f"{size} bytes of transactions is over max_block_bytes")
 
 
-def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -> BlockResult:
-    """Check and re-execute a block over `prev`; refuse (state unchanged) unless it matches."""
+def _check_network_header(state: State, h: Header, prev: Header) -> tuple[bytes, list[str] | None]:
+    """A network block's header (module docstring): it extends `prev`, commits to the set in
+    force, is proposed by a member whose BLS beacon verifies, and carries a certificate that
+    proves `prev` final. Returns (beacon output, who signed that certificate)."""
+    if not h.is_network:
+        raise _bad_block(h.height, "a network block carries validators_hash and last_commit")
+    _check_parent(h, prev)
+    if h.sig != "":
+        raise _bad_block(h.height, "a network header is not signed (its certificate proves it)")
+    vset = get_validator_set_at(state, h.height)
+    if h.validators_hash != vset.hash_hex:
+        raise _bad_block(h.height, "validators_hash is not the hash of the set in force")
+    member = vset.get(h.proposer)
+    if member is None:
+        raise _bad_block(h.height, f"proposer {h.proposer} is not in the validator set")
+    try:
+        sig = hex_to_bytes(h.beacon, "header beacon", bls.SIG_LEN)
+    except MalformedInput as e:
+        raise _bad_block(h.height, e.message) from None
+    message = bls.beacon_message(h.chain, h.height, compute_beacon_output(prev))
+    if not bls.verify(member.bls_key, message, sig):
+        raise _bad_block(h.height, "bad beacon: the proposer's BLS signature does not verify")
+    if h.height == 1:
+        if h.last_commit is not None:
+            raise _bad_block(h.height, "block 1 has no parent commit (genesis is not voted)")
+        return keccak256(sig), None
+    if h.last_commit is None:
+        raise _bad_block(h.height, "last_commit is missing")
+    try:
+        cert = parse_certificate(h.last_commit)
+    except MalformedInput as e:
+        raise _bad_block(h.height, f"last_commit: {e.message}") from None
+    if cert.height != prev.height or cert.block_id != prev.hash:
+        raise _bad_block(h.height, "last_commit is not a certificate of the parent")
+    signed_by = get_validator_set_at(state, prev.height)
+    why = verify_certificate(h.chain, signed_by.members, cert)
+    if why is not None:
+        raise _bad_block(h.height, f"last_commit does not prove the parent final: {why}")
+    return keccak256(sig), [signed_by.members[i].address for i in cert.signer_indexes()]
+
+
+def _check_parent(h: Header, prev: Header) -> None:
+    if h.chain != prev.chain:
+        raise _bad_block(h.height, f"chain {h.chain!r} is not {prev.chain!r}")
+    if h.height != prev.height + 1:
+        raise _bad_block(h.height, f"expected height {prev.height + 1}")
+    if h.prev_hash != prev.hash_hex:
+        raise _bad_block(h.height, "prev_hash is not the hash of our head")
+    if h.time_ms < prev.time_ms:
+        raise _bad_block(h.height, "time_ms goes backwards")
+
+
+def build_network_block(
+    state: State,
+    prev: Header,
+    candidates: Iterable[tuple[Tx, bytes]],
+    *,
+    time_ms: int,
+    proposer: str,
+    bls_secret: int,
+    last_commit: Certificate | None,
+) -> BlockResult:
+    """A network proposer's block over `prev` (the ABCI `prepare_proposal`): its BLS beacon, the
+    hash of the set in force, the certificate that proves `prev` final. The state is left with
+    the block's writes journaled, as `build_block` leaves it (the caller rolls back a proposal
+    that is not decided). Any failure rolls the state back."""
+    try:
+        height = prev.height + 1
+        chain = prev.chain
+        sig = bls.sign(bls_secret, bls.beacon_message(chain, height, compute_beacon_output(prev)))
+        signers: list[str] | None = None
+        if last_commit is not None:
+            signed_by = get_validator_set_at(state, prev.height)
+            signers = [signed_by.members[i].address for i in last_commit.signer_indexes()]
+        vset = get_validator_set_at(state, height)
+        header = Header(
+            chain,
+            height,
+            max(time_ms, prev.time_ms),
+            prev.hash_hex,
+            "",
+            "",
+            proposer,
+            "0x" + sig.hex(),
+            vset.hash_hex,
+            None if last_commit is None else last_commit.to_dict(),
+        )
+        return _execute(state, prev, header, candidates, keccak256(sig), signers)
+    except BaseException:
+        state.rollback()
+        raise
+
+
+def _execute(
+    state: State,
+    prev: Header,
+    template: Header,
+    candidates: Iterable[tuple[Tx, bytes]],
+    beacon_output: bytes,
+    signers: list[str] | None,
+    *,
+    verify: bool = False,
+) -> BlockResult:
+    """Apply candidates over `prev` into the block `template` describes (roots filled in);
+    `verify`: check each candidate's signature (not needed for the mempool's, checked on entry)."""
+    height = template.height
+    ctx = BlockContext(
+        Height(height),
+        compute_epoch(state, height),
+        Address(template.proposer),
+        prev.hash_hex,
+        beacon_output,
+    )
+    process_begin_block(state, ctx, signers)
+    max_txs = get_param(state, "max_block_txs")
+    room = get_param(state, "max_block_bytes")
+    txs: list[Tx] = []
+    hashes: list[bytes] = []
+    receipts: list[Receipt] = []
+    rejected: list[tuple[bytes, NnetError]] = []
+    for tx, h in candidates:
+        size = compute_tx_size(tx)
+        if len(txs) >= max_txs or size > room:
+            break  # not skip: a sender's later nonces would then fail and be dropped
+        try:
+            events = process_tx(state, tx, h, ctx, verify=verify)
+        except InvalidTx as e:
+            rejected.append((h, e))
+            continue
+        receipts.append(_receipt(tx, h, height, len(txs), events))
+        txs.append(tx)
+        hashes.append(h)
+        room -= size
+    root, writes = _finish(state, prev, height)
+    header = Header(
+        **{
+            **template.to_dict(),
+            "tx_root": "0x" + compute_tx_root(hashes).hex(),
+            "state_root": "0x" + root.hex(),
+        }
+    )
+    return BlockResult(Block(header, txs, hashes), receipts, writes, rejected)
+
+
+def process_block(
+    state: State,
+    prev: Header,
+    block: Block,
+    *,
+    sequencer: str,
+    verified: frozenset[bytes] = frozenset(),
+) -> BlockResult:
+    """Check and re-execute a block over `prev`; refuse (state unchanged) unless it matches.
+
+    On a network (the state holds a validator set) the header is checked as a network header
+    and `sequencer` is not used. `verified`: hashes of transactions whose signature this node
+    has already checked (its mempool's), not checked again."""
     h = block.header
     try:
-        beacon_output = _check_header(h, prev, sequencer)
+        signers: list[str] | None = None
+        if is_network(state):
+            beacon_output, signers = _check_network_header(state, h, prev)
+        else:
+            beacon_output = _check_header(h, prev, sequencer)
         if "0x" + compute_tx_root(block.tx_hashes).hex() != h.tx_root:
             raise _bad_block(h.height, "tx_root does not match its transactions")
         _check_block_size(state, block)
@@ -403,11 +574,11 @@ def process_block(state: State, prev: Header, block: Block, *, sequencer: str) -
             h.prev_hash,
             beacon_output,
         )
-        process_begin_block(state, ctx)
+        process_begin_block(state, ctx, signers)
         receipts: list[Receipt] = []
         for index, (tx, th) in enumerate(zip(block.txs, block.tx_hashes, strict=True)):
             try:
-                events = process_tx(state, tx, th, ctx, verify=True)
+                events = process_tx(state, tx, th, ctx, verify=th not in verified)
             except InvalidTx as e:
                 why = f"tx {index} is invalid ({e.code}: {e.message})"
                 raise _bad_block(h.height, why) from None

@@ -22,6 +22,7 @@ from nnet.chain.keys import unbond_due_key
 from nnet.chain.market_settle import process_market_deadlines
 from nnet.chain.params import get_param
 from nnet.chain.types import Epoch, StateLike
+from nnet.chain.validators import process_validator_set
 
 __all__ = [
     "EPOCH_STEPS",
@@ -68,6 +69,8 @@ EPOCH_STEPS: list[tuple[str, EpochStep]] = [
     ("process_market_deadlines", process_market_deadlines),  # before economics: verified work
     ("process_economics", process_economics),
     ("process_governance", process_governance),
+    # last: the next epoch's validator set sees this epoch's stake, slashes and jailings
+    ("process_validator_set", process_validator_set),
 ]
 
 

@@ -41,6 +41,11 @@ exactly one row, and that no other module spells a key.
 | proof              | proof/<id>                   | ProofRecord                                  |
 | proof root         | proof_root/<addr>/<root>     | the job that root was proved for (int)       |
 | jobs due           | job_due/<epoch>              | job ids with a deadline then (list)          |
+| validator          | validator/<addr>             | ValidatorRecord (chain/validators.py)        |
+| validator bls key  | validator_bls/<key hex>      | the validator that registered it (str)       |
+| validator list     | validator_list               | sorted registered validators (list)          |
+| validator set      | valset                       | ValidatorSet in force (network chains only)  |
+| previous set       | valset_prev                  | the ValidatorSet before it                   |
 
 <addr> is an EIP-55 address (lower-case hex in proof_root), <epoch> and <id> decimal integers.
 """
@@ -68,6 +73,9 @@ __all__ = [
     "SEQUENCER_KEY",
     "SUPPLY_KEY",
     "TOTAL_BONDED_KEY",
+    "VALIDATOR_LIST_KEY",
+    "VALSET_KEY",
+    "VALSET_PREV_KEY",
     "KeyFamily",
     "account_key",
     "epoch_work_key",
@@ -87,6 +95,8 @@ __all__ = [
     "reward_snapshot_key",
     "stake_key",
     "unbond_due_key",
+    "validator_bls_key",
+    "validator_key",
 ]
 
 # ---- single keys -------------------------------------------------------------------------------
@@ -106,6 +116,9 @@ NEXT_PROPOSAL_KEY = "gov/next_id"
 NODES_KEY = "market/nodes"
 NEXT_JOB_KEY = "market/next_job"
 PENDING_KEY = "market/pending"
+VALIDATOR_LIST_KEY = "validator_list"
+VALSET_KEY = "valset"
+VALSET_PREV_KEY = "valset_prev"
 
 
 # ---- key families ------------------------------------------------------------------------------
@@ -177,6 +190,15 @@ def job_due_key(epoch: int) -> str:
     return f"job_due/{epoch}"
 
 
+def validator_key(address: str) -> str:
+    return f"validator/{address}"
+
+
+def validator_bls_key(key_hex: str) -> str:
+    """Who registered a BLS key (lower-case hex): one key, one validator."""
+    return f"validator_bls/{key_hex.lower()}"
+
+
 # ---- the layout as a table ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class KeyFamily:
@@ -231,6 +253,11 @@ KEYSPACE: tuple[KeyFamily, ...] = (
     _row("proof", rf"proof/{_INT}", "ProofRecord"),
     _row("proof root", r"proof_root/0x[0-9a-f]{40}/0x[0-9a-f]+", "the job proved (int)"),
     _row("jobs due", rf"job_due/{_INT}", "job ids due then (list)"),
+    _row("validator", rf"validator/{_ADDR}", "ValidatorRecord"),
+    _row("validator bls key", r"validator_bls/0x[0-9a-f]{96}", "its validator (str)"),
+    _row("validator list", re.escape(VALIDATOR_LIST_KEY), "registered validators (list)"),
+    _row("validator set", re.escape(VALSET_KEY), "ValidatorSet in force"),
+    _row("previous set", re.escape(VALSET_PREV_KEY), "the ValidatorSet before"),
 )
 
 

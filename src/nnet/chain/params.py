@@ -43,6 +43,7 @@ from nnet.errors import MalformedInput
 __all__ = [
     "ECON_KINDS",
     "ECON_OFF_CHAIN",
+    "NETWORK_PARAMS",
     "PARAMS",
     "PPB",
     "ParamSpec",
@@ -120,6 +121,28 @@ _MARKET_PARAMS = (
     _M("market_active_window_epochs", "count", 7, 1, 10_000, "window for active nodes (N_n)"),
 )
 
+NETWORK_PARAMS: dict[str, ParamSpec] = {
+    p.name: p
+    for p in (
+        _row("max_validators", "count", 100, 1, 1_000, "size of the validator set"),
+        _row(
+            "double_sign_slash_ppm", "ppm", 50_000, 0, 1_000_000, "stake slashed for a double sign"
+        ),
+        _row("downtime_window", "count", 100, 10, 1_000_000, "blocks in a downtime window"),
+        _row(
+            "downtime_max_missed_ppm",
+            "ppm",
+            500_000,
+            0,
+            1_000_000,
+            "share of a window a validator may miss before it is jailed",
+        ),
+        _row("downtime_slash_ppm", "ppm", 100, 0, 1_000_000, "stake slashed for downtime"),
+        _row("downtime_jail_epochs", "count", 1, 0, 10_000, "epochs jailed for downtime"),
+        _row("evidence_max_age", "count", 100_000, 1, 10_000_000, "blocks evidence stays valid"),
+    )
+}
+
 PARAMS: dict[str, ParamSpec] = {
     p.name: p
     for p in (
@@ -175,6 +198,9 @@ PARAMS: dict[str, ParamSpec] = {
         ),
         # the training marketplace (chain/market.py, docs/marketplace.md)
         *_MARKET_PARAMS,
+        # a network of validators (chain/validators.py, docs/network.md); written to state at
+        # genesis only on a network chain
+        *NETWORK_PARAMS.values(),
         *(_econ_row(spec) for spec in ECON_PARAM_SPECS if spec.name not in ECON_OFF_CHAIN),
     )
 }

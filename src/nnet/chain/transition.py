@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nnet.chain import market
+from nnet.chain import market, validators
 from nnet.chain.accounts import (
     decrease_balance,
     get_account,
@@ -258,4 +258,7 @@ TX_PROCESSORS: dict[str, Processor] = {
     "proof.seed": market.process_proof_seed,
     "proof.open": market.process_proof_open,
     "proof.attest": market.process_proof_attest,
+    "validator.register": validators.process_validator_register,
+    "validator.unjail": validators.process_validator_unjail,
+    "evidence": validators.process_evidence,
 }

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nnet import bls
-from nnet.node.consensus.certificate import vote_message
+from nnet.chain.commit import vote_message
 from nnet.node.consensus.signing import DoubleSignRefused, SigningRecord
 
 SK = bls.derive_secret(b"\x07" * 32)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nnet import bls
 from nnet.errors import NnetError
-from nnet.node.consensus.certificate import vote_message
+from nnet.chain.commit import vote_message
 
 __all__ = ["DoubleSignRefused", "SigningRecord"]
 

@@ -20,11 +20,14 @@ __all__ = [
     "Certificate",
     "ValidatorKey",
     "make_certificate",
+    "parse_certificate",
+    "proposal_message",
     "verify_certificate",
     "vote_message",
 ]
 
 VOTE_DOMAIN = b"nnet-vote/1"
+PROPOSAL_DOMAIN = b"nnet-proposal/1"
 NIL = b"\x00" * 32
 
 
@@ -53,6 +56,26 @@ def vote_message(chain: str, type_: str, height: int, round_: int, block_id: byt
     )
 
 
+def proposal_message(
+    chain: str, height: int, round_: int, valid_round: int, block_id: bytes
+) -> bytes:
+    """The bytes a proposer signs for its proposal of `block_id` at (height, round)."""
+    if len(block_id) != 32:
+        raise MalformedInput("a block id is 32 bytes")
+    if valid_round < -1 or valid_round >= round_:
+        raise MalformedInput("a proposal's valid_round is -1 or a round before its own")
+    return b"".join(
+        [
+            PROPOSAL_DOMAIN,
+            hashlib.sha256(chain.encode("ascii")).digest(),
+            height.to_bytes(8, "big"),
+            round_.to_bytes(4, "big"),
+            (valid_round + 1).to_bytes(4, "big"),
+            block_id,
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class Certificate:
     """Precommits of one block at one round: aggregate signature and signer bitmap."""
@@ -74,6 +97,44 @@ class Certificate:
             "signers": "0x" + self.signers.hex(),
             "signature": "0x" + self.signature.hex(),
         }
+
+
+def _uint(value: object, name: str, limit: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+        raise MalformedInput(f"certificate {name} must be an integer from 0 to {limit - 1}")
+    return value
+
+
+def _hex(value: object, name: str, length: int | None = None) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise MalformedInput(f"certificate {name} must be a 0x-prefixed hex string")
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError:
+        raise MalformedInput(f"certificate {name} is not hex") from None
+    if length is not None and len(raw) != length:
+        raise MalformedInput(f"certificate {name} must be {length} bytes")
+    return raw
+
+
+MAX_SIGNER_BYTES = 1024  # a bitmap for up to 8,192 validators (max_validators is far below)
+
+
+def parse_certificate(obj: object) -> Certificate:
+    """A certificate as JSON (`Certificate.to_dict`), shape-checked (not verified)."""
+    fields = {"height", "round", "block_id", "signers", "signature"}
+    if not isinstance(obj, dict) or set(obj) != fields:
+        raise MalformedInput(f"a certificate is an object with exactly {', '.join(sorted(fields))}")
+    signers = _hex(obj["signers"], "signers")
+    if not 0 < len(signers) <= MAX_SIGNER_BYTES:
+        raise MalformedInput(f"certificate signers must be 1 to {MAX_SIGNER_BYTES} bytes")
+    return Certificate(
+        _uint(obj["height"], "height", 2**63),
+        _uint(obj["round"], "round", 2**31),
+        _hex(obj["block_id"], "block_id", 32),
+        signers,
+        _hex(obj["signature"], "signature", bls.SIG_LEN),
+    )
 
 
 def make_certificate(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nnet import bls
-from nnet.node.consensus.certificate import vote_message
+from nnet.chain.commit import vote_message
 
 __all__ = ["SignedVote", "check_equivocation"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nnet import bls
-from nnet.node.consensus.certificate import vote_message
-from nnet.node.consensus.evidence import SignedVote, check_equivocation
+from nnet.chain.commit import vote_message
+from nnet.chain.evidence import SignedVote, check_equivocation
 from nnet.node.consensus.signing import DoubleSignRefused, SigningRecord
 
 CHAIN = "nnet-devnet"

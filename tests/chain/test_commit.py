@@ -8,7 +8,7 @@ import pytest
 
 from nnet import bls
 from nnet.errors import MalformedInput
-from nnet.node.consensus.certificate import (
+from nnet.chain.commit import (
     Certificate,
     ValidatorKey,
     make_certificate,
