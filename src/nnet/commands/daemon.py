@@ -29,7 +29,15 @@ def daemon(
     ] = None,
     peer: Annotated[
         list[str] | None,
-        typer.Option("--peer", help="Sequencer URL to follow as a replica (repeatable)."),
+        typer.Option(
+            "--peer",
+            help="Sequencer URL to follow as a replica; on a network, a gossip peer as "
+            "NAME=URL or URL (repeatable).",
+        ),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="This node's name in gossip and fault rules [its URL]."),
     ] = None,
     genesis: Annotated[
         Path | None, typer.Option("--genesis", help="Genesis file [default: HOME/genesis.json].")
@@ -100,6 +108,7 @@ def daemon(
     flags = {
         "listen": checked(listen, "listen"),
         "peers": checked(peer, "peers", "--peer") if peer else None,
+        "name": checked(name, "name"),
         "genesis": genesis,
         "block_time_s": checked(block_time, "block_time"),
         "max_connections": checked(max_connections, "max_connections"),

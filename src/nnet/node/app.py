@@ -104,7 +104,7 @@ def make_app(
     async def post_txs(request: Request) -> Response:
         body = await read_body(request, node.config.max_body_bytes)
         content_type = request.headers.get("content-type", "")
-        if not node.is_sequencer:
+        if not node.accepts_txs:
             if forward is None:
                 raise NotSequencer(
                     f"this node is not the sequencer (now {node.sequencer}) and follows no peer",

@@ -9,7 +9,7 @@ applies the sequencer's blocks through the same `process_block` any node would.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +93,10 @@ class Node:
         self.head: Header = head
         self.mempool = Mempool(self.state, max_size=self.config.max_mempool)
         self.sync_error: str | None = None  # why a replica stopped following, if it did
+        # heard of the text of every transaction a POST admitted (a network node gossips them)
+        self.on_admitted: Callable[[list[str]], None] | None = None
+        # extra /status fields (a network node's consensus view)
+        self.status_extra: Callable[[], dict[str, Any]] | None = None
         # mempool journal writes of the POST being handled (one SQLite write per POST)
         self._journal_touched: list[str] = []
         self._journal_texts: dict[str, str] = {}
@@ -128,6 +132,16 @@ class Node:
         return self.address is not None and self.address == self.sequencer
 
     @property
+    def is_network(self) -> bool:
+        """A network of validators (its genesis lists them): blocks are decided by consensus
+        (node/consensus/driver.py), every node takes transactions and gossips them on."""
+        return bool(self.genesis.validators)
+
+    @property
+    def accepts_txs(self) -> bool:
+        return self.is_network or self.is_sequencer
+
+    @property
     def chain_id(self) -> str:
         return self.genesis.chain
 
@@ -156,6 +170,10 @@ class Node:
             touched, texts = self._journal_touched, self._journal_texts
             self._journal_touched, self._journal_texts = [], {}
         self._journal(touched, texts)
+        if self.on_admitted is not None and texts:
+            admitted = [t for h, t in texts.items() if self.mempool.get(h) is not None]
+            if admitted:
+                self.on_admitted(admitted)
         return result
 
     def _journal(self, touched: list[str], texts: dict[str, str]) -> None:
@@ -255,18 +273,18 @@ class Node:
             secret=self.signer,
             verified=True,
         )
-        self._persist(result)
+        self.persist(result)
         return result
 
     def apply_block(self, block: Block) -> BlockResult:
         """Check, re-execute and persist a block made by the sequencer (replicas, sync)."""
         result = process_block(self.state, self.head, block, sequencer=self.sequencer)
-        self._persist(result)
+        self.persist(result)
         return result
 
-    def _persist(self, result: BlockResult) -> None:
+    def persist(self, result: BlockResult, commit: dict[str, Any] | None = None) -> None:
         try:
-            store_block(self.db, result)
+            store_block(self.db, result, commit=commit)
         except BaseException:
             self.state.rollback()  # memory must not run ahead of the database
             raise
@@ -286,12 +304,15 @@ class Node:
             "epoch": compute_epoch(self.state, self.head.height),
             "epoch_blocks": get_param(self.state, "epoch_blocks"),
             "peers": list(self.config.peers),
-            "sync": "sequencer" if self.is_sequencer else "replica",
+            "sync": "validator"
+            if self.is_network
+            else ("sequencer" if self.is_sequencer else "replica"),
             "mempool": len(self.mempool),
             "sequencer": self.sequencer,
             "genesis_hash": self.genesis_header.hash_hex,
             "sync_error": self.sync_error,
             "evidence": len(self.db.get_evidence()),
+            **(self.status_extra() if self.status_extra is not None else {}),
         }
 
     def account(self, address: str) -> dict[str, Any]:

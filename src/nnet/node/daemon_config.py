@@ -62,11 +62,21 @@ def _urls(value: object, name: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
         raise UsageError(f"{name} must be a list of URLs")
     out = []
-    for url in value:
+    for entry in value:
+        # NAME=URL names a gossip peer of a network (its name is what fault rules and logs use)
+        peer_name, sep, url = (
+            entry.partition("=") if "=" in entry.split("://")[0] else ("", "", entry)
+        )
         if not url.startswith(("http://", "https://")):
-            raise UsageError(f"{name}: {url!r} must be an http:// or https:// URL")
-        out.append(url.rstrip("/"))
+            raise UsageError(f"{name}: {entry!r} must be an http:// or https:// URL, or NAME=URL")
+        out.append(f"{peer_name}{sep}{url.rstrip('/')}")
     return out
+
+
+def _node_name(value: object, name: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+        raise UsageError(f"{name} must be 1 to 64 letters, digits, '.', '_' or '-'")
+    return value
 
 
 def _names(value: object, name: str) -> list[str]:
@@ -117,6 +127,7 @@ def _listen(value: object, name: str) -> tuple[str, int]:
 KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "listen": ("listen", _listen),
     "peers": ("peers", _urls),
+    "name": ("name", _node_name),
     "genesis": ("genesis", _path),
     "block_time": ("block_time_s", _seconds(0.01, 3600)),
     "max_connections": ("max_connections", _count),

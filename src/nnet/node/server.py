@@ -58,7 +58,7 @@ log = logging.getLogger("nnet.daemon")
 
 LISTEN_BACKLOG = 2048
 SEQUENCER_KEY = "sequencer"
-PASSWORD_FILE = "sequencer.password"
+VALIDATOR_KEY = "validator"
 
 
 @dataclass
@@ -66,7 +66,8 @@ class DaemonOptions:
     home: Path
     host: str = "127.0.0.1"
     port: int = 7654
-    peers: list[str] = field(default_factory=list)
+    peers: list[str] = field(default_factory=list)  # URL, or NAME=URL (a network's gossip peer)
+    name: str | None = None  # this node's name in gossip (a network); default its URL
     genesis: Path | None = None
     block_time_s: float = 1.0
     # limits on what strangers can make this daemon hold (flags, or $NNET_HOME/daemon.toml)
@@ -115,28 +116,32 @@ def load_genesis(path: Path) -> Genesis:
 
 
 def load_signer(home: Path, genesis: Genesis) -> bytes | None:
-    """This node's validator key when its home holds one (unlocked with sequencer.password).
+    """This node's key when its home holds one: `validator` (a network's validator, unlocked
+    with validator.password) or `sequencer` (unlocked with sequencer.password).
 
     The node produces blocks while that key is the chain's current sequencer: the genesis one,
-    or the one a passed `sequencer` proposal named."""
+    or the one a passed `sequencer` proposal named; on a network it votes while the key is in
+    the validator set."""
     from nnet.config import node_keys_home
     from nnet.keys import KeyStore
 
     store = KeyStore(node_keys_home(home))
-    if SEQUENCER_KEY not in store.names():
+    names = store.names()
+    key_name = VALIDATOR_KEY if VALIDATOR_KEY in names else SEQUENCER_KEY
+    if key_name not in names:
         return None
-    password_path = home / PASSWORD_FILE
+    password_path = home / f"{key_name}.password"
     env = os.environ.get("NNET_PASSWORD")
     try:
         password = password_path.read_text(encoding="utf-8").rstrip("\r\n")
     except FileNotFoundError:
         if env is None:
             raise UsageError(
-                f"the sequencer key needs its password in {password_path}",
+                f"the {key_name} key needs its password in {password_path}",
                 hint="or set NNET_PASSWORD",
             ) from None
         password = env
-    return store.secret(SEQUENCER_KEY, password)
+    return store.secret(key_name, password)
 
 
 def _write_daemon_json(path: Path, url: str) -> None:
@@ -227,7 +232,10 @@ class Daemon:
                 max_mempool=opts.max_mempool,
             )
             self.node = Node(self.db, genesis, signer=signer, config=config)
-            if not self.node.is_sequencer and not opts.peers:
+            self.driver: Any = None
+            if self.node.is_network:
+                self._network_parts(opts, signer)
+            elif not self.node.is_sequencer and not opts.peers:
                 raise UsageError(
                     f"this home ({opts.home}) has no key of the sequencer "
                     f"{self.node.sequencer} and no peer to follow",
@@ -236,10 +244,10 @@ class Daemon:
                 )
             self.replica = None
             self.peer_watch: PeerWatch | None = None
-            if opts.peers:
+            if opts.peers and not self.node.is_network:
                 from nnet.node.sync import Replica
 
-                self.replica = Replica(self.node, opts.peers)
+                self.replica = Replica(self.node, [p.partition("=")[2] or p for p in opts.peers])
                 self.peer_watch = PeerWatch(
                     self.replica.client, self.replica.peers, max(2.0, opts.block_time_s)
                 )
@@ -282,7 +290,11 @@ class Daemon:
                 self.node,
                 forward=self.replica.forward if self.replica else None,
                 peer_next_nonce=self.replica.peer_next_nonce if self.replica else None,
-                extra_routes=[*_capability_routes(self.node, opts), *ops_routes],
+                extra_routes=[
+                    *_capability_routes(self.node, opts, self._keep_blob_store),
+                    *ops_routes,
+                    *self._network_routes(),
+                ],
                 on_refused=on_refused,
             )
             self.sock = _bind(opts.host, opts.port)
@@ -308,6 +320,43 @@ class Daemon:
             timeout_graceful_shutdown=5,
         )
         self.server = _DaemonServer(uv_config, self)
+
+    def _network_parts(self, opts: DaemonOptions, signer: bytes | None) -> None:
+        """A network node: gossip to its peers (faults from HOME/faults.json, for tests) and
+        the consensus driver; the bound URL names it when --name is not given."""
+        from nnet.node.faults import FaultPlan
+        from nnet.node.p2p import Gossip, parse_peer
+
+        peers = [parse_peer(p) for p in opts.peers]
+        self.faults = FaultPlan(opts.home / "faults.json")
+        self.gossip = Gossip(opts.name or f"{opts.host}:{opts.port}", peers, faults=self.faults)
+        self._signer = signer
+
+    def _keep_blob_store(self, store: Any) -> None:
+        self.blob_store = store
+
+    def _network_routes(self) -> list[Any]:
+        if not self.node.is_network:
+            return []
+        from nnet.node.consensus.driver import Driver, DriverOptions
+        from nnet.node.consensus.tendermint import Timeouts
+        from nnet.node.p2p import p2p_routes
+        from nnet.node.validators_api import validator_routes
+
+        opts = self.opts
+        self.driver = Driver(
+            self.node,
+            self.gossip,
+            secret=self._signer,
+            record_path=opts.home / "signing_record.json",
+            options=DriverOptions(
+                timeouts=Timeouts(),
+                commit_pause_s=opts.block_time_s,
+                max_blob_bytes=opts.max_blob_bytes,
+            ),
+            blob_store=getattr(self, "blob_store", None),
+        )
+        return [*p2p_routes(self.driver, self.faults), *validator_routes(self.node)]
 
     @property
     def started(self) -> bool:
@@ -338,7 +387,7 @@ def run_daemon(opts: DaemonOptions) -> None:
     daemon.run()
 
 
-def _capability_routes(node: Node, opts: DaemonOptions) -> list[Any]:
+def _capability_routes(node: Node, opts: DaemonOptions, keep_store: Any = None) -> list[Any]:
     """Endpoints of other capabilities, served by the same app: governance reads, blobs, the
     event feed."""
     from nnet.node.blobs_api import UploadPolicy, blob_routes
@@ -351,6 +400,8 @@ def _capability_routes(node: Node, opts: DaemonOptions) -> list[Any]:
     store = BlobStore(opts.home / "blobs", limits)  # deletes uploads a crash cut off
     if store.removed_leftovers:
         log.info("removed %d unfinished uploads from %s", store.removed_leftovers, store.root)
+    if keep_store is not None:
+        keep_store(store)  # a network's driver fetches referenced blobs into it
     policy = UploadPolicy(min_permit_balance=opts.min_permit_balance)
     return [
         *gov_routes(node),
@@ -411,16 +462,22 @@ class _DaemonServer(uvicorn.Server):
         for sock in sockets or []:
             sock.listen(LISTEN_BACKLOG)
         d = self.daemon
-        self._tasks.append(
-            asyncio.create_task(
-                drive(self.node, self.replica, self.opts.block_time_s, d.production)
+        if d.driver is not None:
+            self._tasks.append(asyncio.create_task(d.driver.run()))
+        else:
+            self._tasks.append(
+                asyncio.create_task(
+                    drive(self.node, self.replica, self.opts.block_time_s, d.production)
+                )
             )
-        )
         self._tasks.append(asyncio.create_task(_flush_every(d.refusals, REFUSAL_LOG_EVERY_S)))
         if d.peer_watch is not None:
             self._tasks.append(asyncio.create_task(d.peer_watch.run()))
         _write_daemon_json(self.opts.home / "daemon.json", self.url)
-        role = "sequencer" if self.node.is_sequencer else "replica"
+        if self.node.is_network:
+            role = "validator" if d.driver.is_validator else "observer"
+        else:
+            role = "sequencer" if self.node.is_sequencer else "replica"
         print(f"listening on {self.url}", file=sys.stderr, flush=True)
         log.info(
             "%s of %s at height %d, home %s, serving %s (at most %d connections)",

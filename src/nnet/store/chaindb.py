@@ -134,6 +134,15 @@ class ChainDB:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def get_meta_before(self, prefix: str, key: str) -> tuple[str, str] | None:
+        """The meta row with the greatest key <= prefix + `key` among those starting with
+        `prefix` (keys ordered as text: give numbers a fixed width)."""
+        row = self.db.execute(
+            "SELECT key, value FROM meta WHERE key >= ? AND key <= ? ORDER BY key DESC LIMIT 1",
+            (prefix, prefix + key),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
     # ---- the mempool journal ------------------------------------------------------------------
     def journal_mempool(
         self, added: Iterable[tuple[str, str]] = (), removed: Iterable[str] = ()

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnet import bls
-from nnet.errors import NnetError
 from nnet.chain.commit import vote_message
+from nnet.errors import NnetError
 
 __all__ = ["DoubleSignRefused", "SigningRecord"]
 

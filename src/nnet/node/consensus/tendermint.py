@@ -136,15 +136,23 @@ class Tendermint:
         is_valid: Callable[[Value], bool],
         timeouts: Timeouts | None = None,
         since_height: int = 1,
+        start_height: int | None = None,
+        pause_after_decide: bool = False,
     ) -> None:
+        """`since_height`: where this set took effect (the proposer rotation counts from it);
+        `start_height`: the first height to decide (default `since_height`). With
+        `pause_after_decide`, a decision does not start the next height: the caller waits its
+        commit timeout and calls `next_height` (messages for it are kept meanwhile)."""
         self.powers = dict(powers)
         self.total = sum(self.powers.values())
         self.schedule = ProposerSchedule(self.powers, since_height)
+        self.pause_after_decide = pause_after_decide
+        self.paused = False
         self.me = me
         self.get_value = get_value
         self.is_valid = is_valid
         self.timeouts = timeouts or Timeouts()
-        self.height = since_height
+        self.height = since_height if start_height is None else start_height
         self.round = 0
         self.step: Step = "propose"
         self.locked: tuple[int, Value | None] = (-1, None)
@@ -156,6 +164,13 @@ class Tendermint:
 
     # ---- inputs -----------------------------------------------------------------------------
     def start(self) -> list[Action]:
+        return self._start_round(0)
+
+    def next_height(self) -> list[Action]:
+        """Start round 0 of the height after a decision (with `pause_after_decide`)."""
+        if not self.paused:
+            return []
+        self.paused = False
         return self._start_round(0)
 
     def on_proposal(self, p: Proposal) -> list[Action]:
@@ -180,7 +195,7 @@ class Tendermint:
         return self._evaluate() if v.height == self.height else []
 
     def on_timeout(self, kind: Step, height: int, round_: int) -> list[Action]:
-        if height != self.height or round_ != self.round:
+        if self.paused or height != self.height or round_ != self.round:
             return []
         out: list[Action] = []
         if kind == "propose" and self.step == "propose":  # L57
@@ -254,6 +269,8 @@ class Tendermint:
     def _evaluate(self) -> list[Action]:
         """Fire every rule whose condition holds, until none does."""
         out: list[Action] = []
+        if self.paused:
+            return out
         while True:
             fired = self._one_rule()
             if fired is None:
@@ -328,6 +345,9 @@ class Tendermint:
         self.locked = self.valid = (-1, None)
         self._fired.clear()
         self._valid_cache.clear()
+        if self.pause_after_decide:
+            self.paused = True
+            return [decision]
         return [decision, *self._start_round(0)]
 
     # ---- helpers ----------------------------------------------------------------------------
