@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from nnet import bls
-from nnet.errors import MalformedInput
 from nnet.chain.commit import (
     Certificate,
     ValidatorKey,
@@ -15,6 +14,7 @@ from nnet.chain.commit import (
     verify_certificate,
     vote_message,
 )
+from nnet.errors import MalformedInput
 
 CHAIN = "nnet-devnet"
 SKS = [bls.derive_secret(bytes([i]) * 32) for i in range(1, 5)]

@@ -1,4 +1,5 @@
-"""`nnet devnet init`: a genesis and a sequencer key for a local chain, under NNET_HOME."""
+"""`nnet devnet init | up | down`: a local chain under NNET_HOME (one sequencer, or a network of
+validators under HOME/devnet), and its daemons started and stopped."""
 
 from __future__ import annotations
 
@@ -6,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from nnet.commands._common import ChainOpt, JsonOpt, emit, note, pairs, want_json
+from nnet.commands._common import (
+    ChainOpt,
+    JsonOpt,
+    emit,
+    emit_line,
+    emit_rows,
+    note,
+    pairs,
+    want_json,
+)
 from nnet.config import home_dir, resolve
 from nnet.errors import UsageError
 
@@ -54,7 +64,8 @@ def init(
             "--validators",
             min=1,
             max=100,
-            help="Validator keys to make; the first is the sequencer.",
+            help="Validators: 1 is a single sequencer home; N >= 2 makes a network of N nodes "
+            "under HOME/devnet (start it with `nnet devnet up`).",
         ),
     ] = 1,
     fund: Annotated[
@@ -64,7 +75,8 @@ def init(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Replace an existing genesis, chain database and validator keys."
+            "--force",
+            help="Replace an existing genesis, chain database, validator keys and network.",
         ),
     ] = False,
     chain: ChainOpt = None,
@@ -88,7 +100,10 @@ def init(
     """Write HOME/genesis.json and the sequencer key (light scrypt; password in a 0600 file).
 
     The supply (1e9 NNET) goes into the six pools of ECONOMICS.md; validators get a genesis stake
-    of 1e6 NNET each and --fund amounts, both out of the public pool. Then run `nnet daemon`.
+    of 1e6 NNET each and --fund amounts, both out of the public pool. Then run `nnet daemon`, or
+    `nnet devnet up`. With --validators N (N >= 2) it writes a network instead: HOME/devnet/node-0
+    … node-{N-1}, each a node home with its own `validator` key (password in validator.password,
+    0600), and one genesis naming every validator's BLS key; `nnet devnet up` starts them.
 
     Example: nnet devnet init --fund 0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC=1000
     """
@@ -104,5 +119,69 @@ def init(
         force=force,
     )
     info = init_devnet(home_dir(), options)
-    note(f"devnet {info.chain} initialised in {info.home}; start it with `nnet daemon`")
+    start = "`nnet devnet up`" if info.nodes else "`nnet daemon` or `nnet devnet up`"
+    note(f"devnet {info.chain} initialised in {info.home}; start it with {start}")
     emit(info.to_dict(), as_json=want_json(as_json), human=pairs)
+
+
+@app.command("up")
+def up(
+    block_time: Annotated[
+        float | None,
+        typer.Option(
+            "--block-time",
+            min=0.0,
+            help="Seconds between blocks, passed to every daemon (network: the pause after "
+            "each decision).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the devnet of HOME in the background: one daemon per node on a free loopback port.
+
+    A network (`nnet devnet init --validators N`) starts node-0 … node-{N-1}, each gossiping with
+    all the others; a single home starts its sequencer. Waits until every node answers
+    GET /health, then prints one JSON line per node {"name", "url", "pid"} on stdout (always
+    JSON, for scripts) and a summary on stderr. Logs go to each node home's daemon.log. Client
+    commands run with this NNET_HOME talk to node-0. Stop it with `nnet devnet down`.
+
+    Example: nnet devnet init --validators 4 && nnet devnet up --block-time 0.5
+    """
+    from nnet.services.devnet_proc import up as start
+
+    del as_json  # the node lines are JSON either way
+    nodes = start(home_dir(), block_time=block_time)
+    for node in nodes:
+        emit_line({"name": node.name, "url": node.url, "pid": node.pid})
+    note(
+        f"{len(nodes)} node{'s' if len(nodes) > 1 else ''} up; client commands reach "
+        f"{nodes[0].name} at {nodes[0].url}; stop with `nnet devnet down`"
+    )
+
+
+@app.command("down")
+def down(
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.0, help="Seconds to wait after SIGTERM before SIGKILL."),
+    ] = 10.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop the daemons `nnet devnet up` started on HOME: SIGTERM, then SIGKILL after --timeout.
+
+    Prints what happened to each node {"name", "pid", "stopped"}: "term" (stopped cleanly), "kill"
+    (needed SIGKILL) or "gone" (was not running). With nothing running it says so and exits 0.
+
+    Example: nnet devnet down --json
+    """
+    from nnet.services.devnet_proc import down as stop
+
+    stops = stop(home_dir(), timeout_s=timeout)
+    if not stops:
+        note("nothing is running")
+        return
+    emit_rows(
+        [s.to_dict() for s in stops],
+        [("NODE", "name"), ("PID", "pid"), ("STOPPED", "stopped")],
+        as_json,
+    )

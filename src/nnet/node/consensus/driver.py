@@ -101,7 +101,7 @@ class Driver:
         blob_store: Any = None,
     ) -> None:
         self.node = node
-        self.app = ChainApp(node)
+        self.app = ChainApp(node, blob_store)
         self.gossip = gossip
         self.options = options or DriverOptions()
         self.secret = secret
