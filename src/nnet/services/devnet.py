@@ -42,6 +42,7 @@ __all__ = [
 
 DEFAULT_CHAIN = "nnet-devnet"
 VALIDATOR_STAKE_NNET = 1_000_000
+VALIDATOR_BALANCE_NNET = 1_000  # a network validator's spendable balance at genesis
 DEVNET_DIR = "devnet"  # HOME/devnet: a network's genesis, node homes and network.json
 VALIDATOR_KEY = "validator"  # a network node's key, in NODE_HOME/node/keys
 VALIDATOR_PASSWORD = "validator.password"
@@ -231,7 +232,8 @@ def _network_genesis(opts: DevnetOptions, members: list[dict[str, str]]) -> dict
         members[0]["address"],
         time_ms=int(time.time() * 1000),
         validators={m["address"]: VALIDATOR_STAKE_NNET * UNIT for m in members},
-        fund=dict(opts.fund),
+        # a validator pays fees too (the evidence it reports, its registration changes)
+        fund={**{m["address"]: VALIDATOR_BALANCE_NNET * UNIT for m in members}, **opts.fund},
         params=_params(opts),
         validators_info=members,
     )
