@@ -18,6 +18,7 @@ from nnet.encoding import UNIT
 from nnet.errors import UsageError, WrongPassword
 from nnet.keys import KeyStore
 from nnet.services.devnet import (
+    VALIDATOR_BALANCE_NNET,
     VALIDATOR_STAKE_NNET,
     DevnetOptions,
     init_devnet,
@@ -81,7 +82,9 @@ def test_a_network_is_n_node_homes_with_one_genesis_naming_their_bls_keys(
     assert raw["stakes"] == {a: str(VALIDATOR_STAKE_NNET * UNIT) for a in sorted(info.validators)}
     genesis = parse_genesis(raw)  # as the daemon reads it
     assert [v.address for v in genesis.validators] == info.validators
-    assert genesis.accounts == {alice.address: 7 * UNIT} and genesis.params["epoch_blocks"] == 100
+    fees = {a: VALIDATOR_BALANCE_NNET * UNIT for a in info.validators}  # to pay their fees
+    assert genesis.accounts == {alice.address: 7 * UNIT, **fees}
+    assert genesis.params["epoch_blocks"] == 100
     for node, member in zip(info.nodes, members, strict=True):
         assert member["net"] == "http://127.0.0.1:0"
         password_file = node / "validator.password"
