@@ -356,6 +356,9 @@ class Daemon:
             ),
             blob_store=getattr(self, "blob_store", None),
         )
+        from nnet.node.consensus.metrics import ConsensusCollector
+
+        self.metrics.registry.register(ConsensusCollector(self.driver))
         return [*p2p_routes(self.driver, self.faults), *validator_routes(self.node)]
 
     @property
