@@ -71,7 +71,8 @@ __all__ = ["Driver", "DriverOptions"]
 
 log = logging.getLogger("nnet.consensus")
 
-REBROADCAST_S = 1.0  # own messages of the current height are pushed again this often
+REBROADCAST_S = 1.0  # own votes of the current height are pushed again this often
+PROPOSAL_RESEND_AFTER_S = 3.0  # and own proposals, once the height has lasted this long
 SYNC_EVERY_S = 1.0  # peers' heights are asked this often
 SYNC_PAGE = 100  # blocks asked for per GET /blocks while syncing
 MAX_FUTURE_HEIGHTS = 2  # messages this far ahead of our height are kept; later ones dropped
@@ -419,17 +420,18 @@ class Driver:
         height, round_, vr = raw["height"], raw["round"], raw["valid_round"]
         if type(round_) is not int or type(vr) is not int or not -1 <= vr < round_ < 2**31:
             raise MalformedInput("bad round or valid_round")
+        if ("p", height, round_) in self.own or ("proposal", height, round_) in self.own:
+            return None  # one proposal per round counts (the machine ignores a second): seen
         proposer = str(raw["proposer"])
         if self.tm.schedule.proposer(height, round_) != proposer:
             raise MalformedInput(f"{proposer} is not the proposer of {height}/{round_}")
         member = self.vset.get(proposer)
         assert member is not None
-        block = parse_block(raw["block"])
+        known = {p.tx.sig: p.tx for p in self.node.mempool.entries.values()}
+        block = parse_block(raw["block"], known=known)
         if block.header.height != height or block.header.proposer != proposer:
             raise MalformedInput("the block is not at the proposal's height, by its proposer")
         block_id = block.header.hash_hex
-        if block_id in self.blocks and ("p", height, round_) in self.own:
-            return None
         sig = hex_to_bytes(raw["sig"], "proposal sig", bls.SIG_LEN)
         message = proposal_message(chain, height, round_, vr, block.header.hash)
         if not bls.verify(member.bls_key, message, sig):
@@ -483,9 +485,13 @@ class Driver:
         while True:
             await asyncio.sleep(REBROADCAST_S)
             height = self.tm.height
+            stuck = time.monotonic() - self._height_started > PROPOSAL_RESEND_AFTER_S
             for key, msg in list(self.own.items()):
-                if key[0] != "p" and key[1] == height:
-                    self.gossip.send_consensus(msg)
+                if key[1] != height or key[0] == "p":
+                    continue
+                if key[0] == "proposal" and not stuck:
+                    continue  # a block is big: resent only once the height is slow to decide
+                self.gossip.send_consensus(msg)
 
     async def _sync_loop(self) -> None:
         while True:
