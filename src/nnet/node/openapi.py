@@ -47,11 +47,53 @@ _HEADER = {
         "proposer": _ADDRESS,
         "beacon": {
             "type": "string",
-            "pattern": "^(0x[0-9a-f]{162})?$",
+            "pattern": "^(0x[0-9a-f]{162}|0x[0-9a-f]{192})?$",
             "description": "the proposer's ECVRF proof (secp256k1, 81 bytes) over the chain, "
-            "height and parent beacon; its output seeds the block's randomness. Empty at genesis",
+            "height and parent beacon; on a network, its BLS signature (96 bytes) over them. "
+            "Its output seeds the block's randomness. Empty at genesis",
         },
-        "sig": {"type": "string"},
+        "validators_hash": {
+            **_HASH,
+            "description": "network only: hash of the validator set that signs this block",
+        },
+        "last_commit": {
+            "oneOf": [{"$ref": "#/components/schemas/Certificate"}, {"type": "null"}],
+            "description": "network only: the certificate that proves the parent final",
+        },
+        "sig": {"type": "string", "description": "the sequencer's signature; empty on a network"},
+    },
+}
+_CERTIFICATE = {
+    "type": "object",
+    "required": ["height", "round", "block_id", "signers", "signature"],
+    "properties": {
+        "height": {"type": "integer"},
+        "round": {"type": "integer"},
+        "block_id": _HASH,
+        "signers": {"type": "string", "description": "bitmap, bit i: validator i signed"},
+        "signature": {"type": "string", "description": "aggregate BLS signature (96 bytes)"},
+    },
+}
+_VALIDATORS = {
+    "type": "object",
+    "required": ["height", "since", "validators", "total_power", "hash"],
+    "properties": {
+        "height": {"type": "integer"},
+        "since": {"type": "integer", "description": "the height this set took effect"},
+        "validators": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "address": _ADDRESS,
+                    "bls_key": {"type": "string"},
+                    "power": {"type": "integer"},
+                    "net": {"type": "string"},
+                },
+            },
+        },
+        "total_power": {"type": "integer"},
+        "hash": _HASH,
     },
 }
 _BLOCK = {
@@ -122,12 +164,30 @@ _STATUS = {
         "epoch": {"type": "integer"},
         "epoch_blocks": {"type": "integer"},
         "peers": {"type": "array", "items": {"type": "string"}},
-        "sync": {"enum": ["sequencer", "replica"]},
+        "sync": {"enum": ["sequencer", "replica", "validator"]},
         "mempool": {"type": "integer"},
         "sequencer": _ADDRESS,
         "genesis_hash": _HASH,
         "sync_error": {"type": ["string", "null"], "description": "why a replica stopped"},
         "evidence": {"type": "integer", "description": "equivocation evidence held"},
+        "validators": {
+            "type": "array",
+            "description": "network only: the set signing the next block",
+            "items": {
+                "type": "object",
+                "properties": {"address": _ADDRESS, "power": {"type": "integer"}},
+            },
+        },
+        "total_power": {"type": "integer"},
+        "last_commit": {
+            "type": ["object", "null"],
+            "description": "network only: the head's certificate: height, round, signed_power, "
+            "total_power",
+        },
+        "consensus": {
+            "type": "object",
+            "description": "network only: height, round, step, and whether this node votes",
+        },
     },
 }
 _RESULTS = {
@@ -257,6 +317,12 @@ def _get(
 
 
 _ONE = {"400": "malformed id", "404": "not found"}
+_PEER_HEADER = {
+    "name": "x-nnet-peer",
+    "in": "header",
+    "schema": {"type": "string", "maxLength": 300},
+    "description": "the sending node's name (logs and fault rules; not authentication)",
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -453,6 +519,48 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
+        "/validators": _get(
+            "The validator set that signs a height (a network)",
+            _json(_VALIDATORS, "the set, its total power and its hash (validators_hash)"),
+            params=[
+                {
+                    "name": "height",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "default: the next block",
+                }
+            ],
+            errors={"400": "malformed height", "404": "no set for that height, or no network"},
+        ),
+        "/p2p/consensus": {
+            "post": {
+                "summary": "Gossip: a JSON array of at most 1,000 signed proposals and votes",
+                "parameters": [_PEER_HEADER],
+                "responses": {
+                    "202": _json({"type": "object"}, "taken (each message checked on its own)"),
+                    "400": _err("not a JSON array of objects, or too many"),
+                    "413": _err("body over 16 MiB"),
+                    "503": _err("dropped by a fault rule (tests)"),
+                },
+            }
+        },
+        "/p2p/txs": {
+            "post": {
+                "summary": "Gossip: NDJSON transactions, admitted without gossiping them again",
+                "parameters": [_PEER_HEADER],
+                "responses": {
+                    "202": _json(_RESULTS, "per-transaction hash or refusal"),
+                    "413": _err("body over 16 MiB"),
+                    "503": _err("dropped by a fault rule (tests)"),
+                },
+            }
+        },
+        "/p2p/commit/{height}": _get(
+            "The certificate this node finalized a block with",
+            _json({"$ref": "#/components/schemas/Certificate"}, "the certificate"),
+            params=[_path_param("height", {"type": "integer"})],
+            errors=_ONE,
+        ),
         "/blobs/{cid}": {
             "get": {
                 "summary": "Download a blob (CIDv1 raw sha2-256), whole or one byte range",
@@ -489,6 +597,7 @@ OPENAPI: dict[str, Any] = {
             "Tx": _TX,
             "Block": _BLOCK,
             "Receipt": _RECEIPT,
+            "Certificate": _CERTIFICATE,
         }
     },
 }
