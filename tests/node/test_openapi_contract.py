@@ -11,7 +11,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from nnet.node.openapi import OPENAPI
+from nnet.node.openapi import NETWORK_ONLY, OPENAPI
 from tests.node.conftest import RunningNode
 
 SCHEMA = schemathesis.openapi.from_dict(OPENAPI)
@@ -34,12 +34,18 @@ def test_every_route_is_documented_and_every_documented_path_is_served(
     served: dict[str, set[str]] = {}
     for route in running.daemon.app.routes:
         served.setdefault(route.path, set()).update(set(route.methods) - {"HEAD"})
-    documented = {path: {m.upper() for m in ops} for path, ops in OPENAPI["paths"].items()}
+    documented = {
+        path: {m.upper() for m in ops}
+        for path, ops in OPENAPI["paths"].items()
+        if not ops.get(NETWORK_ONLY)  # a sequencer node does not serve them
+    }
     assert served == documented
 
 
 def test_an_unserved_method_is_405_with_allow(running: RunningNode) -> None:
     for path, ops in OPENAPI["paths"].items():
+        if ops.get(NETWORK_ONLY):
+            continue
         allowed = {m.upper() for m in ops} | ({"HEAD"} if "get" in ops else set())
         for method in {"DELETE", "PATCH", "POST", "PUT"} - allowed:
             r = running.http.request(method, _sample_path(path, running))

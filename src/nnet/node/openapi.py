@@ -317,6 +317,14 @@ def _get(
 
 
 _ONE = {"400": "malformed id", "404": "not found"}
+NETWORK_ONLY = "x-nnet-network-only"
+
+
+def _network_only(path_item: dict[str, Any]) -> dict[str, Any]:
+    """A path served only by a node of a network of validators (docs/network.md)."""
+    return {**path_item, NETWORK_ONLY: True}
+
+
 _PEER_HEADER = {
     "name": "x-nnet-peer",
     "in": "header",
@@ -519,47 +527,55 @@ OPENAPI: dict[str, Any] = {
                 },
             },
         },
-        "/validators": _get(
-            "The validator set that signs a height (a network)",
-            _json(_VALIDATORS, "the set, its total power and its hash (validators_hash)"),
-            params=[
-                {
-                    "name": "height",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1},
-                    "description": "default: the next block",
-                }
-            ],
-            errors={"400": "malformed height", "404": "no set for that height, or no network"},
+        "/validators": _network_only(
+            _get(
+                "The validator set that signs a height (a network)",
+                _json(_VALIDATORS, "the set, its total power and its hash (validators_hash)"),
+                params=[
+                    {
+                        "name": "height",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1},
+                        "description": "default: the next block",
+                    }
+                ],
+                errors={"400": "malformed height", "404": "no set for that height, or no network"},
+            )
         ),
-        "/p2p/consensus": {
-            "post": {
-                "summary": "Gossip: a JSON array of at most 1,000 signed proposals and votes",
-                "parameters": [_PEER_HEADER],
-                "responses": {
-                    "202": _json({"type": "object"}, "taken (each message checked on its own)"),
-                    "400": _err("not a JSON array of objects, or too many"),
-                    "413": _err("body over 16 MiB"),
-                    "503": _err("dropped by a fault rule (tests)"),
-                },
+        "/p2p/consensus": _network_only(
+            {
+                "post": {
+                    "summary": "Gossip: a JSON array of at most 1,000 signed proposals and votes",
+                    "parameters": [_PEER_HEADER],
+                    "responses": {
+                        "202": _json({"type": "object"}, "taken (each message checked on its own)"),
+                        "400": _err("not a JSON array of objects, or too many"),
+                        "413": _err("body over 16 MiB"),
+                        "503": _err("dropped by a fault rule (tests)"),
+                    },
+                }
             }
-        },
-        "/p2p/txs": {
-            "post": {
-                "summary": "Gossip: NDJSON transactions, admitted without gossiping them again",
-                "parameters": [_PEER_HEADER],
-                "responses": {
-                    "202": _json(_RESULTS, "per-transaction hash or refusal"),
-                    "413": _err("body over 16 MiB"),
-                    "503": _err("dropped by a fault rule (tests)"),
-                },
+        ),
+        "/p2p/txs": _network_only(
+            {
+                "post": {
+                    "summary": "Gossip: NDJSON transactions, admitted without gossiping them again",
+                    "parameters": [_PEER_HEADER],
+                    "responses": {
+                        "202": _json(_RESULTS, "per-transaction hash or refusal"),
+                        "413": _err("body over 16 MiB"),
+                        "503": _err("dropped by a fault rule (tests)"),
+                    },
+                }
             }
-        },
-        "/p2p/commit/{height}": _get(
-            "The certificate this node finalized a block with",
-            _json({"$ref": "#/components/schemas/Certificate"}, "the certificate"),
-            params=[_path_param("height", {"type": "integer"})],
-            errors=_ONE,
+        ),
+        "/p2p/commit/{height}": _network_only(
+            _get(
+                "The certificate this node finalized a block with",
+                _json({"$ref": "#/components/schemas/Certificate"}, "the certificate"),
+                params=[_path_param("height", {"type": "integer"})],
+                errors=_ONE,
+            )
         ),
         "/blobs/{cid}": {
             "get": {
