@@ -67,4 +67,29 @@ def _with_epoch_end(client: NodeClient, record: dict[str, Any]) -> dict[str, Any
         out["epoch_end"] = next_epoch_end(client, record).describe()
     except (NnetError, KeyError, TypeError, ValueError):  # an older node: show what it said
         pass
+    return _network_lines(out)
+
+
+def _network_lines(out: dict[str, Any]) -> dict[str, Any]:
+    """A network node's consensus fields, one line each (the JSON keeps them whole)."""
+    validators = out.get("validators")
+    if isinstance(validators, list):
+        total = out.pop("total_power", sum(int(v.get("power", 0)) for v in validators))
+        out["validators"] = f"{len(validators)} (total power {total})"
+    commit = out.get("last_commit")
+    if isinstance(commit, dict) and commit.get("total_power"):
+        share = 100 * int(commit["signed_power"]) / int(commit["total_power"])
+        out["last_commit"] = (
+            f"height {commit['height']} round {commit['round']}: "
+            f"{commit['signed_power']}/{commit['total_power']} power signed ({share:.0f} %)"
+        )
+    consensus = out.get("consensus")
+    if isinstance(consensus, dict):
+        role = "votes" if consensus.get("validator") else "observes"
+        out["consensus"] = (
+            f"height {consensus.get('height')} round {consensus.get('round')} "
+            f"{consensus.get('step')} (this node {role})"
+        )
+    if isinstance(out.get("peers"), list):
+        out["peers"] = ", ".join(str(p) for p in out["peers"]) or "none"
     return out
