@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tx_cmd",
     "transfer",
     "stake",
+    "validator",
     "send",
     "status",
     "params",
