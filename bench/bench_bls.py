@@ -17,6 +17,8 @@ from py_ecc.bls import G2ProofOfPossession as ref
 
 from nnet import bls
 
+OWNER = "0x" + "ab" * 20  # the account a proof of possession names
+
 
 def _ms(fn: Callable[[], object], n: int) -> float:
     times = []
@@ -55,7 +57,7 @@ def main() -> None:
         ),
         (
             "proof of possession, verify",
-            _ms(lambda: bls.pop_verify(pks[0], bls.pop_prove(sks[0])), 20),
+            _ms(lambda: bls.pop_verify(pks[0], bls.pop_prove(sks[0], OWNER), OWNER), 20),
             float("nan"),
         ),
     ]

@@ -59,12 +59,17 @@ def test_an_aggregate_needs_every_signer() -> None:
         bls.aggregate([b"\x01" * 96])
 
 
-def test_proof_of_possession_binds_the_key() -> None:
-    pop = bls.pop_prove(SKS[0])
-    assert bls.pop_verify(PKS[0], pop)
-    assert not bls.pop_verify(PKS[1], pop)
+OWNER = "0x" + "ab" * 20
+
+
+def test_proof_of_possession_binds_the_key_and_its_owner() -> None:
+    pop = bls.pop_prove(SKS[0], OWNER)
+    assert bls.pop_verify(PKS[0], pop, OWNER)
+    assert not bls.pop_verify(PKS[1], pop, OWNER)
+    # replayed for another account, it is no proof
+    assert not bls.pop_verify(PKS[0], pop, "0x" + "cd" * 20)
     # a plain signature of the key bytes (no domain) is not a proof
-    assert not bls.pop_verify(PKS[0], bls.sign(SKS[0], PKS[0]))
+    assert not bls.pop_verify(PKS[0], bls.sign(SKS[0], PKS[0]), OWNER)
 
 
 def test_the_beacon_signature_is_unique_and_bound_to_its_slot() -> None:

@@ -8,10 +8,11 @@ byte for byte (tests/test_bls.py), as consensus-specs does. When the binding is 
 every function falls back to py_ecc, so results never depend on which one ran.
 
 Proof of possession. A validator proves it holds the secret of the key it registers by signing
-`POP_DOMAIN ‖ public key` under the same ciphersuite, as Ethereum's deposits sign a message that
-holds the key. That stops rogue-key attacks on aggregates (a key made as the difference of others
-cannot sign) and verifies in milliseconds, where the IETF PopProve (another hash-to-curve tag) has
-only the slow reference implementation here.
+`POP_DOMAIN ‖ public key ‖ its 20-byte account address` under the same ciphersuite, as
+Ethereum's deposits sign a message that holds the key and the depositor (a proof seen in gossip
+cannot be replayed from another account). That stops rogue-key attacks on aggregates (a key
+made as the difference of others cannot sign) and verifies in milliseconds, where the IETF
+PopProve (another hash-to-curve tag) has only the slow reference implementation here.
 
 A BLS signature is unique for a key and a message: the beacon (`beacon_message`) cannot be
 ground by the proposer, which can only withhold it.
@@ -149,17 +150,21 @@ def fast_aggregate_verify(pks: Sequence[bytes], message: bytes, sig: bytes) -> b
         return False
 
 
-def _pop_message(pk: bytes) -> bytes:
-    return POP_DOMAIN + pk
+def _pop_message(pk: bytes, owner: str) -> bytes:
+    if not (owner.startswith("0x") and len(owner) == 42):
+        raise MalformedInput("a proof of possession names a 0x address of 20 bytes")
+    return POP_DOMAIN + pk + bytes.fromhex(owner[2:])
 
 
-def pop_prove(sk: int) -> bytes:
-    """Proof that the holder of `sk` registers its public key."""
-    return sign(sk, _pop_message(sk_to_pk(sk)))
+def pop_prove(sk: int, owner: str) -> bytes:
+    """Proof that the holder of `sk` registers its public key for the account `owner` (a
+    0x address). The address is in the signed message, as Ethereum deposits bind a key to its
+    depositor: a proof seen in gossip cannot be replayed from another account to take the key."""
+    return sign(sk, _pop_message(sk_to_pk(sk), owner))
 
 
-def pop_verify(pk: bytes, proof: bytes) -> bool:
-    return verify(pk, _pop_message(pk), proof)
+def pop_verify(pk: bytes, proof: bytes, owner: str) -> bool:
+    return verify(pk, _pop_message(pk, owner), proof)
 
 
 def beacon_message(chain: str, height: int, prev_beacon: bytes) -> bytes:

@@ -29,7 +29,7 @@ def test_register_carries_the_bls_key_a_daemon_derives_from_the_same_key(
     key = bytes.fromhex(body["bls_key"][2:])
     sk = bls.validator_secret(KeyStore(nnet_home).secret("alice", password))
     assert key == bls.sk_to_pk(sk)  # what nnet daemon signs with, from this key
-    assert bls.pop_verify(key, bytes.fromhex(body["pop"][2:]))
+    assert bls.pop_verify(key, bytes.fromhex(body["pop"][2:]), alice)
     assert body["net"] == "http://10.0.0.5:7654"
     assert run_cli("tx", "verify", "-", input=r.stdout).exit_code == 0
 

@@ -96,7 +96,8 @@ def test_a_network_is_n_node_homes_with_one_genesis_naming_their_bls_keys(
         sk = bls.validator_secret(secret)
         pk = bytes.fromhex(member["bls_key"].removeprefix("0x"))
         assert pk == bls.sk_to_pk(sk) and len(pk) == bls.PK_LEN
-        assert bls.pop_verify(pk, bytes.fromhex(member["pop"].removeprefix("0x")))
+        proof = bytes.fromhex(member["pop"].removeprefix("0x"))
+        assert bls.pop_verify(pk, proof, member["address"])
     # every node has its own password, and no node can open another's key
     passwords = [(p / "validator.password").read_text().rstrip("\n") for p in info.nodes]
     assert len(set(passwords)) == 3
@@ -104,7 +105,7 @@ def test_a_network_is_n_node_homes_with_one_genesis_naming_their_bls_keys(
         KeyStore(info.nodes[1] / "node").secret("validator", passwords[0])
     # a proof of possession is bound to its key: node-0's does not pass for node-1's
     pk1 = bytes.fromhex(members[1]["bls_key"][2:])
-    assert not bls.pop_verify(pk1, bytes.fromhex(members[0]["pop"][2:]))
+    assert not bls.pop_verify(pk1, bytes.fromhex(members[0]["pop"][2:]), members[1]["address"])
     # the node keys are the network's own: none in HOME's key stores
     assert KeyStore(tmp_path / "node").names() == [] and KeyStore(tmp_path).names() == []
 

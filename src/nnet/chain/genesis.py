@@ -193,7 +193,7 @@ def _validators(obj: object, stakes: dict[str, int]) -> tuple[GenesisValidator, 
         seen |= {address, key.hex()}
         if stakes.get(address, 0) < POWER_UNIT:
             raise MalformedInput(f"{where} ({address}) needs at least 1 NNET in genesis stakes")
-        if not bls.pop_verify(key, pop):
+        if not bls.pop_verify(key, pop, address):
             raise MalformedInput(f"{where}: the proof of possession does not verify")
         out.append(GenesisValidator(address, key, pop, net))
     return tuple(out)
@@ -261,6 +261,7 @@ def _genesis_validators(state: State, genesis: Genesis) -> None:
         ValidatorRecord,
         ValidatorSet,
         put_validator,
+        set_order,
     )
 
     members = []
@@ -269,6 +270,6 @@ def _genesis_validators(state: State, genesis: Genesis) -> None:
         put_validator(state, v.address, ValidatorRecord(key_hex, v.net))
         state.put(validator_bls_key(key_hex), v.address)
         members.append(ValidatorKey(v.address, v.bls_key, genesis.stakes[v.address] // POWER_UNIT))
-    state.put(VALIDATOR_LIST_KEY, sorted(v.address for v in genesis.validators))
-    ordered = tuple(sorted(members, key=lambda m: m.address))
+    state.put(VALIDATOR_LIST_KEY, sorted((v.address for v in genesis.validators), key=str.lower))
+    ordered = tuple(sorted(members, key=set_order))
     state.put(VALSET_KEY, ValidatorSet(1, ordered).to_state())

@@ -70,6 +70,7 @@ __all__ = [
     "process_validator_set",
     "process_validator_unjail",
     "put_validator",
+    "set_order",
     "slash_stake",
 ]
 
@@ -206,9 +207,15 @@ def compute_next_validator_set(state: StateLike, candidates: Sequence[str]) -> l
         power = get_stake(state, address).bonded // POWER_UNIT
         if power >= 1:
             ranked.append((power, address, hex_to_bytes(record.bls_key, "bls key", bls.PK_LEN)))
-    ranked.sort(key=lambda r: (-r[0], r[1]))
+    ranked.sort(key=lambda r: (-r[0], r[1].lower()))
     top = ranked[: get_param(state, "max_validators")]
-    return sorted((ValidatorKey(a, k, p) for p, a, k in top), key=lambda m: m.address)
+    return sorted((ValidatorKey(a, k, p) for p, a, k in top), key=set_order)
+
+
+def set_order(member: ValidatorKey) -> str:
+    """A set is ordered by address as lower-case hex (numeric order): the order of a
+    certificate's signer bitmap, which any implementation must reproduce."""
+    return member.address.lower()
 
 
 def process_validator_set(state: StateLike, epoch: int) -> None:
@@ -219,10 +226,21 @@ def process_validator_set(state: StateLike, epoch: int) -> None:
     if current is None:
         return  # a sequencer chain
     registered = list(state.get(VALIDATOR_LIST_KEY) or [])
-    members = compute_next_validator_set(state, registered)
+    # a registration without stake stops being a candidate (it registers again once staked):
+    # the list read here every epoch stays as long as the validators that could sign
+    staying = current.powers
+    kept = [a for a in registered if a in staying or get_stake(state, a).bonded >= POWER_UNIT]
+    if len(kept) != len(registered):
+        state.put(VALIDATOR_LIST_KEY, kept)
+    members = compute_next_validator_set(state, kept)
     if not members or tuple(members) == current.members:
         return
     since = (epoch + 1) * get_param(state, "epoch_blocks")
+    joining = {m.address for m in members}
+    for m in current.members:  # a leaver's misses of this window must not follow it back
+        record = get_validator(state, m.address)
+        if m.address not in joining and record is not None and record.missed:
+            put_validator(state, m.address, replace(record, missed=0))
     state.put(VALSET_PREV_KEY, current.to_state())
     state.put(VALSET_KEY, ValidatorSet(since, tuple(members)).to_state())
 
@@ -272,8 +290,14 @@ def process_downtime(state: StateLike, ctx: BlockContext, signers: Sequence[str]
 
 
 # ---- transactions --------------------------------------------------------------------------------
+def _require_network(state: StateLike) -> None:
+    if not is_network(state):
+        raise InvalidTx("this chain has one sequencer and no validator set", code="not_network")
+
+
 def process_validator_register(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     """`validator.register` {bls_key, pop, net}: become a candidate for the set (next epoch)."""
+    _require_network(state)
     key_hex = str(tx.body["bls_key"]).lower()
     key = hex_to_bytes(key_hex, "bls_key", bls.PK_LEN)
     pop = hex_to_bytes(str(tx.body["pop"]), "pop", bls.SIG_LEN)
@@ -295,14 +319,17 @@ def process_validator_register(state: StateLike, tx: Tx, ctx: BlockContext) -> l
         owner = state.get(validator_bls_key(key_hex))
         if owner is not None:
             raise InvalidTx(f"BLS key {key_hex[:18]}… belongs to {owner}", code="bls_key_taken")
-        if not bls.pop_verify(key, pop):
+        if not bls.pop_verify(key, pop, tx.sender):
             raise InvalidTx("the proof of possession does not verify", code="bad_pop")
         state.put(validator_bls_key(key_hex), tx.sender)
-        listed = list(state.get(VALIDATOR_LIST_KEY) or [])
-        state.put(VALIDATOR_LIST_KEY, sorted({*listed, tx.sender}))
         record = ValidatorRecord(key_hex, net)
     else:
+        if existing.tombstoned:
+            raise InvalidTx(f"{tx.sender} double-signed and is jailed for good", code="tombstoned")
         record = replace(existing, net=net)
+    listed = list(state.get(VALIDATOR_LIST_KEY) or [])
+    if tx.sender not in listed:  # new, or dropped from the list while it had no stake
+        state.put(VALIDATOR_LIST_KEY, sorted([*listed, tx.sender], key=str.lower))
     put_validator(state, tx.sender, record)
     return [{"type": "validator.register", "address": tx.sender, "net": net}]
 
@@ -310,6 +337,7 @@ def process_validator_register(state: StateLike, tx: Tx, ctx: BlockContext) -> l
 def process_validator_unjail(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]:
     """`validator.unjail` {}: a validator jailed for downtime, its jail served, becomes a
     candidate again (it rejoins the set at the next epoch boundary)."""
+    _require_network(state)
     record = get_validator(state, tx.sender)
     if record is None:
         raise InvalidTx(f"{tx.sender} is not a registered validator", code="not_validator")
@@ -352,6 +380,7 @@ def process_evidence(state: StateLike, tx: Tx, ctx: BlockContext) -> list[Event]
     """`evidence` {a, b}: two conflicting votes of one validator. Anyone may send it; the
     validator's bonded stake is slashed `double_sign_slash_ppm` (burned) and it is jailed for
     good. The same validator cannot be convicted twice."""
+    _require_network(state)
     try:
         a = parse_signed_vote(tx.body["a"], "a")
         b = parse_signed_vote(tx.body["b"], "b")

@@ -46,11 +46,11 @@ def register_validator(
         from nnet.errors import UsageError
 
         raise UsageError("--net must be an http(s):// URL of at most 200 characters")
-    _, secret = unlock(opts.key, opts.password_file)
+    sender, secret = unlock(opts.key, opts.password_file)
     sk = bls.validator_secret(secret)
     body = {
         "bls_key": "0x" + bls.sk_to_pk(sk).hex(),
-        "pop": "0x" + bls.pop_prove(sk).hex(),
+        "pop": "0x" + bls.pop_prove(sk, sender).hex(),
         "net": net.rstrip("/"),
     }
     issue("validator.register", body, opts)

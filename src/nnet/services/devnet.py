@@ -215,7 +215,7 @@ def _make_validator(node_home: Path) -> dict[str, str]:
     return {
         "address": key.address,
         "bls_key": "0x" + bls.sk_to_pk(sk).hex(),
-        "pop": "0x" + bls.pop_prove(sk).hex(),
+        "pop": "0x" + bls.pop_prove(sk, key.address).hex(),
         "net": UNBOUND_NET,
     }
 
