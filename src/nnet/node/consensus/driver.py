@@ -121,6 +121,7 @@ class Driver:
         self.own: dict[tuple[Any, ...], dict[str, Any]] = {}  # own signed messages, to resend
         self.inbox: dict[int, list[Proposal | Vote]] = {}  # checked messages of later heights
         self.reported: set[str] = set()  # validators whose equivocation we sent
+        self._evidence: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}  # to send
         self.last_cert: Certificate | None = self._load_last_cert()
         self.decide_times: list[float] = []  # seconds from height start to decision
         self.sync_wanted = asyncio.Event()
@@ -291,6 +292,7 @@ class Driver:
         self.own = {k: m for k, m in self.own.items() if k[1] > height}
         for h in [h for h in self.inbox if h <= height]:
             del self.inbox[h]
+        self._send_evidence()
 
     def _next_height(self) -> None:
         """After the commit pause: the machine's next height, or a new machine when the set
@@ -311,49 +313,61 @@ class Driver:
                 self._feed(m)
 
     def _report(self, e: Equivocation) -> None:
-        """Send evidence of a double-signing validator (once per validator)."""
+        """Keep evidence of a double-signing validator (once per validator), to be sent once
+        its height is finalized here: the chain refuses evidence of a height not yet reached."""
         who = e.first.validator
         if self.secret is None or self.me is None or who in self.reported:
+            return
+        if who in self._evidence:
             return
         key = (e.first.type, e.first.height, e.first.round, who)
         first = self.sigs.get(key)
         second = self._conflicts.get(key)
         if first is None or second is None:
             return
-        votes = []
-        for block_id, sig in (first, second):
-            votes.append(
-                {
-                    "type": e.first.type,
-                    "height": e.first.height,
-                    "round": e.first.round,
-                    "block_id": block_id,
-                    "validator": who,
-                    "sig": "0x" + sig.hex(),
-                }
-            )
+        votes = [
+            {
+                "type": e.first.type,
+                "height": e.first.height,
+                "round": e.first.round,
+                "block_id": block_id,
+                "validator": who,
+                "sig": "0x" + sig.hex(),
+            }
+            for block_id, sig in (first, second)
+        ]
+        self._evidence[who] = (e.first.height, votes[0], votes[1])
+        self._send_evidence()
+
+    def _send_evidence(self) -> None:
+        """Submit the kept evidence whose height is now below the next block's."""
+        if self.secret is None or self.me is None:
+            return
         node = self.node
-        nonce = int(node.account(self.me)["next_nonce"])
         secret = self.secret
         me = self.me
+        for who, (height, a, b) in list(self._evidence.items()):
+            if height > node.head.height:
+                continue
+            del self._evidence[who]
+            nonce = int(node.account(me)["next_nonce"])
 
-        def make(fee: int) -> Any:
-            return build_tx(
-                node.chain_id, "evidence", me, nonce, fee, {"a": votes[0], "b": votes[1]}
-            ).signed(secret)
+            def make(fee: int, nonce: int = nonce, a: Any = a, b: Any = b) -> Any:
+                return build_tx(node.chain_id, "evidence", me, nonce, fee, {"a": a, "b": b}).signed(
+                    secret
+                )
 
-        tx = fit_fee(make, get_fee_schedule(node.state))
-        result = node.submit_body(to_json_line(tx.to_dict()).encode(), "application/json")
-        outcome = result.results[0]
-        self.reported.add(who)
-        log.warning(
-            "evidence that %s double-signed at height %d round %d: %s",
-            who,
-            e.first.height,
-            e.first.round,
-            outcome.get("hash") or outcome.get("error"),
-            extra={"event": "evidence", "validator": who},
-        )
+            tx = fit_fee(make, get_fee_schedule(node.state))
+            result = node.submit_body(to_json_line(tx.to_dict()).encode(), "application/json")
+            outcome = result.results[0]
+            self.reported.add(who)
+            log.warning(
+                "evidence that %s double-signed at height %d: %s",
+                who,
+                height,
+                outcome.get("hash") or outcome.get("error"),
+                extra={"event": "evidence", "validator": who},
+            )
 
     # ---- messages in ------------------------------------------------------------------------
     async def on_consensus(self, messages: list[dict[str, Any]], peer: str) -> None:
