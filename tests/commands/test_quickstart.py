@@ -57,5 +57,5 @@ def test_quickstart_runs_the_whole_lifecycle(tmp_path: Path) -> None:
 
     # the throwaway home is gone and no daemon of it is left running
     assert not list(tmp_path.glob("nnet-quickstart-*"))
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path) not in ps

@@ -48,7 +48,7 @@ class Recorder:
     async def on_consensus(self, messages: list[dict[str, Any]], peer: str) -> None:
         self.consensus.append((peer, messages))
 
-    def on_txs(self, body: bytes, content_type: str) -> dict[str, Any]:
+    async def on_txs(self, body: bytes, content_type: str) -> dict[str, Any]:
         self.txs.append((content_type, body))
         return {"results": [{"status": "pending"} for _ in body.splitlines()]}
 

@@ -35,6 +35,16 @@ def quickstart(
             "[default: ../shared/data/mnist-t10k beside the repo, else synthetic data].",
         ),
     ] = None,
+    validators: Annotated[
+        int,
+        typer.Option(
+            "--validators",
+            min=1,
+            max=16,
+            help="Validators: 1 is a single daemon; N >= 2 runs the tour on a network of N "
+            "validator processes (`nnet devnet up`), stopped at the end.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the whole lifecycle on a throwaway local chain and print a summary.
 
@@ -44,9 +54,17 @@ def quickstart(
     caught and slashed; staking rewards claimed. Each step is the real command in its own
     process, narrated on stderr; every agent is stopped at the end.
 
+    With --validators N (N >= 2) the chain is a network of N validators, each its own daemon
+    process, every block final by BFT consensus: the GPU nodes' set-up goes to different
+    validators and reaches the rest by gossip, the summary's "network" holds the set and its
+    power, the heights finalized and `nnet block verify` of the last one, and the network is
+    stopped at the end, also on a failure or Ctrl-C.
+
     Example: nnet quickstart | jq .honest_job
+    Example: nnet quickstart --validators 4 | jq .network.verify
     """
     from nnet.services.quickstart import run_lifecycle
+    from nnet.services.quickstart_net import NetworkTour
     from nnet.services.tour import Tour
 
     started = time.monotonic()
@@ -54,7 +72,7 @@ def quickstart(
     home = Path(tempfile.mkdtemp(prefix="nnet-quickstart-"))
     note(f"nnet quickstart: a throwaway home and chain in {home}")
     try:
-        with Tour(home) as tour:
+        with Tour(home) if validators == 1 else NetworkTour(home, validators) as tour:
             summary = run_lifecycle(tour, data)
     finally:
         if not keep:

@@ -16,6 +16,7 @@ runs on the daemon's one event-loop thread, so nothing interleaves with it.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 
@@ -47,14 +48,23 @@ class ChainApp:
         return self.node.submit_body(body, content_type)
 
     def prepare_proposal(
-        self, proposer: str, bls_secret: int, last_commit: Certificate | None
+        self,
+        proposer: str,
+        bls_secret: int,
+        last_commit: Certificate | None,
+        *,
+        max_txs: int | None = None,
     ) -> Block:
-        """The next block from the mempool (not applied: the state is rolled back)."""
+        """The next block from the mempool, at most `max_txs` transactions (not applied: the
+        state is rolled back)."""
         node = self.node
+        candidates = self._with_blobs(node.mempool.candidates())
+        if max_txs is not None:
+            candidates = itertools.islice(candidates, max_txs)
         result = build_network_block(
             node.state,
             node.head,
-            self._with_blobs(node.mempool.candidates()),
+            candidates,
             time_ms=int(time.time() * 1000),
             proposer=proposer,
             bls_secret=bls_secret,

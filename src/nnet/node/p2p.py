@@ -321,7 +321,7 @@ class P2PHandler(Protocol):
 
     async def on_consensus(self, messages: list[dict[str, Any]], peer: str) -> None: ...
 
-    def on_txs(self, body: bytes, content_type: str) -> dict[str, Any]: ...
+    async def on_txs(self, body: bytes, content_type: str) -> dict[str, Any]: ...
 
     def commit(self, height: int) -> dict[str, Any] | None: ...
 
@@ -368,7 +368,7 @@ def p2p_routes(
 
     async def txs(request: Request, peer: str) -> Response:
         body = await read_body(request, max_body_bytes)
-        result = handler.on_txs(body, request.headers.get("content-type", ""))
+        result = await handler.on_txs(body, request.headers.get("content-type", ""))
         return JSONResponse(result, status_code=202)
 
     async def commit(request: Request, peer: str) -> Response:

@@ -329,7 +329,12 @@ class Daemon:
 
         peers = [parse_peer(p) for p in opts.peers]
         self.faults = FaultPlan(opts.home / "faults.json")
-        self.gossip = Gossip(opts.name or f"{opts.host}:{opts.port}", peers, faults=self.faults)
+        self.gossip = Gossip(
+            opts.name or f"{opts.host}:{opts.port}",
+            peers,
+            faults=self.faults,
+            max_queue=opts.max_mempool,  # a full mempool's worth of transactions may wait per peer
+        )
         self._signer = signer
 
     def _keep_blob_store(self, store: Any) -> None:

@@ -32,13 +32,23 @@ CHAIN_PARAMS = (
 
 
 def run_lifecycle(tour: Tour, data: Path | None) -> dict[str, Any]:
-    """The acts of the tour; each returns what the summary reports."""
+    """The acts of the tour; each returns what the summary reports. A NetworkTour
+    (services/quickstart_net.py) runs them on a network of validators, and adds what the network
+    did: its set and power, the heights it finalized and the light-client check of the last."""
+    from nnet.services.quickstart_net import NetworkTour, act_finality, act_network
+
+    network = tour if isinstance(tour, NetworkTour) else None
     summary: dict[str, Any] = {}
     addr = act_keys(tour)
     summary["addresses"] = addr
     summary["offline"] = act_offline(tour, addr)
     act_chain(tour, addr)
+    if network is not None:
+        summary["network"] = act_network(network)
+        network.spread = True  # each node's set-up goes to a validator of its own
     act_nodes(tour)
+    if network is not None:
+        network.spread = False
     honest_spec, cheat_spec, dataset = write_jobs(tour, data)
     summary["dataset"] = dataset
     summary["honest_job"] = act_honest_job(tour, honest_spec)
@@ -48,6 +58,8 @@ def run_lifecycle(tour: Tour, data: Path | None) -> dict[str, Any]:
     summary["nodes"] = nodes(tour, addr)
     summary["balances"] = balances(tour, addr)
     summary["supply_audit"] = audit(tour)
+    if network is not None:
+        summary["network"].update(act_finality(network, summary["network"]))
     return summary
 
 
@@ -70,10 +82,19 @@ def act_offline(tour: Tour, addr: dict[str, str]) -> dict[str, Any]:
 
 
 def act_chain(tour: Tour, addr: dict[str, str]) -> None:
-    tour.act("3. a local chain: genesis with the six pools, funded accounts, a daemon")
+    from nnet.services.quickstart_net import NetworkTour
+
     funds = [f"--fund={a}=10000" for a in addr.values()]
     params = [f"--param={p}" for p in CHAIN_PARAMS]
     epochs = ["--epoch-blocks", str(EPOCH_BLOCKS), "--unbonding-epochs", "1"]
+    if isinstance(tour, NetworkTour):
+        tour.act(
+            f"3. a local network: genesis with the six pools, funded accounts, "
+            f"{tour.validators} validators"
+        )
+        epochs = ["--validators", str(tour.validators), *epochs]
+    else:
+        tour.act("3. a local chain: genesis with the six pools, funded accounts, a daemon")
     tour.run("devnet", "init", *epochs, *funds, *params)
     tour.start_daemon(block_time=0.2)
     status = tour.json("status", "--json")
@@ -246,7 +267,9 @@ def act_honest_job(tour: Tour, spec: Path) -> dict[str, Any]:
         "job": job,
         "status": view["status"],
         "settlement": s,
-        "heldout_accuracy": view["proof"]["metrics"].get("heldout_accuracy"),
+        "heldout_accuracy": ((view.get("proof") or {}).get("metrics") or {}).get(
+            "heldout_accuracy"
+        ),
     }
 
 

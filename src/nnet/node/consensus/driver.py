@@ -77,6 +77,7 @@ SYNC_EVERY_S = 1.0  # peers' heights are asked this often
 SYNC_PAGE = 100  # blocks asked for per GET /blocks while syncing
 MAX_FUTURE_HEIGHTS = 2  # messages this far ahead of our height are kept; later ones dropped
 MAX_KEPT_MESSAGES = 20_000  # signed messages kept for the current and next heights
+ADMIT_CHUNK = 250  # gossiped transactions admitted between two turns of the event loop
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ class DriverOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     commit_pause_s: float = 1.0  # timeout_commit: rest after a decision
     blob_timeout_s: float = 10.0  # the most a proposal waits for its blobs
+    # transactions in one proposal: what every validator parses and executes on its event
+    # loop before it can vote, so a burst is spread over heights instead of outlasting the
+    # propose timeout in one (the chain's own bound, max_block_txs, is far above it)
+    max_proposal_txs: int = 2_000
     max_blob_bytes: int = 1 << 30
 
 
@@ -178,8 +183,15 @@ class Driver:
 
     # ---- the application side of the machine -----------------------------------------------
     def _get_value(self, height: int, round_: int) -> Value:
+        """Our block for `height`: the one we proposed in an earlier round of it if any (every
+        validator has it parsed and executed already), else a new one from the mempool."""
         assert self.me is not None and self.bls_sk is not None
-        block = self.app.prepare_proposal(self.me, self.bls_sk, self.last_cert)
+        for block_id, block in self.blocks.items():
+            if block.header.height == height and block.header.proposer == self.me:
+                return Value(block_id)
+        block = self.app.prepare_proposal(
+            self.me, self.bls_sk, self.last_cert, max_txs=self.options.max_proposal_txs
+        )
         self.blocks[block.header.hash_hex] = block
         return Value(block.header.hash_hex)
 
@@ -478,14 +490,23 @@ class Driver:
             )
             self.invalid.add(block.header.hash_hex)
 
-    def on_txs(self, body: bytes, content_type: str) -> dict[str, Any]:
-        """Transactions a peer gossiped: admitted here, not gossiped again (full mesh)."""
-        self._quiet_admission = True
-        try:
-            result = self.node.submit_body(body, content_type or "application/x-ndjson")
-        finally:
-            self._quiet_admission = False
-        return {"results": result.results}
+    async def on_txs(self, body: bytes, content_type: str) -> dict[str, Any]:
+        """Transactions a peer gossiped: admitted here, not gossiped again (full mesh), a few
+        hundred at a time, handing the event loop on in between: consensus messages that
+        arrive meanwhile are not held up behind a batch of thousands of signatures."""
+        lines = [ln for ln in body.split(b"\n") if ln.strip()]
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(lines), ADMIT_CHUNK):
+            chunk = b"\n".join(lines[start : start + ADMIT_CHUNK])
+            self._quiet_admission = True
+            try:
+                results += self.node.submit_body(chunk, "application/x-ndjson").results
+            except NnetError as e:  # a chunk with no JSON line at all
+                results += [{"error": e.one_line(), "code": e.code}]
+            finally:
+                self._quiet_admission = False
+            await asyncio.sleep(0)
+        return {"results": results}
 
     def commit(self, height: int) -> dict[str, Any] | None:
         return load_commit(self.node.db, height)

@@ -103,7 +103,7 @@ Action = Broadcast | Schedule | Decide | Equivocation
 class Timeouts:
     """Seconds per step: base + delta × round (they grow so a slow network is caught up with)."""
 
-    propose: float = 1.0
+    propose: float = 2.0
     prevote: float = 0.5
     precommit: float = 0.5
     delta: float = 0.5
