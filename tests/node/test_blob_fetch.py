@@ -21,7 +21,7 @@ from nnet.client import NodeClient
 from nnet.errors import MalformedInput
 from nnet.node.blob_fetch import ensure_blobs, referenced_blobs, referenced_by_txs
 from nnet.store.blobs import BlobStore
-from nnet.tx import build_tx
+from nnet.tx import Tx, build_tx
 from tests.chain.helpers import account
 from tests.node.conftest import RunningNode
 from tests.node.stub_server import closed_port_url, serve
@@ -279,3 +279,35 @@ def test_fetches_run_concurrently_but_no_more_than_the_bound(tmp_path: Path) -> 
         assert _fetch(store, list(blobs), [stub], concurrency=3) == []
     assert 1 <= most <= 3
     assert {b.cid for b in store.list()} == set(blobs)
+
+
+# ---- blobs a referenced blob names --------------------------------------------------------------
+def _job_submit(spec_cid: str) -> Tx:
+    body = {
+        "spec_cid": spec_cid,
+        "spec_hash": "0x" + "11" * 32,
+        "dataset_cid": _cid("data"),
+        "fee": "1",
+        "verifiers": 1,
+        "deadline_epochs": 2,
+        "checkpoints": 3,
+        "mode": "exact",
+        "work": 10,
+    }
+    return build_tx("nnet-devnet", "job.submit", SENDER, 0, 1, body)
+
+
+def test_a_stored_spec_names_its_labels_file(tmp_path: Path) -> None:
+    from nnet.node.blob_fetch import MAX_SPEC_BYTES, nested_blobs
+
+    store = BlobStore(tmp_path / "blobs")
+    labels = _cid("labels")
+    spec = f'[data]\nformat = "idx"\ncid = "{_cid("data")}"\nlabels_cid = "{labels}"\n'.encode()
+    spec_cid = store.put([spec]).cid
+    assert nested_blobs(store, _job_submit(spec_cid)) == [labels]
+    # a spec not here yet, one that is not TOML, one too big: nothing named (no error)
+    assert nested_blobs(store, _job_submit(_cid("absent"))) == []
+    junk = store.put([b"\xff not toml ["]).cid
+    assert nested_blobs(store, _job_submit(junk)) == []
+    big = store.put([spec + b"#" * MAX_SPEC_BYTES]).cid
+    assert nested_blobs(store, _job_submit(big)) == []

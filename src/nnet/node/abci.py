@@ -24,7 +24,7 @@ from nnet.chain.block import Block, BlockResult, build_network_block, process_bl
 from nnet.chain.commit import Certificate
 from nnet.chain.state import decode_value
 from nnet.errors import NnetError
-from nnet.node.blob_fetch import referenced_blobs
+from nnet.node.blob_fetch import nested_blobs, referenced_blobs
 from nnet.node.core import Node, SubmitResult
 from nnet.store.blobs import BlobStore
 from nnet.tx import Tx
@@ -81,7 +81,9 @@ class ChainApp:
         carried it. It waits in the mempool until the blob is uploaded here."""
         store = self.blob_store
         for tx, h in candidates:
-            if store is None or all(store.has(cid) for cid in referenced_blobs(tx)):
+            if store is None or all(
+                store.has(cid) for cid in [*referenced_blobs(tx), *nested_blobs(store, tx)]
+            ):
                 yield tx, h
 
     def process_proposal(self, block: Block) -> str | None:

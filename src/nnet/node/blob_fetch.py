@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,7 +31,13 @@ from nnet.errors import NnetError, StorageFull, TooLarge
 from nnet.store.blobs import BlobStore, BlobWriter
 from nnet.tx import Tx
 
-__all__ = ["FetchOptions", "ensure_blobs", "referenced_blobs", "referenced_by_txs"]
+__all__ = [
+    "FetchOptions",
+    "ensure_blobs",
+    "nested_blobs",
+    "referenced_blobs",
+    "referenced_by_txs",
+]
 
 log = logging.getLogger("nnet.sync")
 
@@ -57,6 +64,29 @@ def referenced_blobs(tx: Tx) -> list[str]:
     if tx.type == "proof.submit" and isinstance(body.get("proof"), dict):
         add(body["proof"].get("model"))  # optional; a malformed one is the chain's to refuse
     return found
+
+
+MAX_SPEC_BYTES = 256 * 1024  # a job spec read for the blobs it names (a spec is a few KiB)
+
+
+def nested_blobs(store: BlobStore, tx: Tx) -> list[str]:
+    """Blobs that a blob the transaction references names in turn, once that blob is here: a
+    job's spec names its labels file (`data.labels_cid`, IDX data), which every validator must
+    keep like the dataset, though no transaction field holds it. A spec that is absent, too big
+    or not TOML names nothing (the chain, not this, judges the spec)."""
+    cid = tx.body.get("spec_cid") if tx.type == "job.submit" else None
+    if not isinstance(cid, str) or not is_cid(cid) or not store.has(cid):
+        return []
+    try:
+        path = store.path(cid)
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            return []
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    data = doc.get("data")
+    labels = data.get("labels_cid") if isinstance(data, dict) else None
+    return [labels] if isinstance(labels, str) and is_cid(labels) else []
 
 
 def referenced_by_txs(txs: Iterable[Tx]) -> list[str]:

@@ -471,19 +471,27 @@ class Driver:
         """Every blob the block's transactions reference, fetched and kept before we vote."""
         if self.blob_store is None:
             return
-        from nnet.node.blob_fetch import ensure_blobs, referenced_by_txs
+        from nnet.node.blob_fetch import ensure_blobs, nested_blobs, referenced_by_txs
 
         cids = referenced_by_txs(block.txs)
         if not cids:
             return
-        missing = await ensure_blobs(
-            self.blob_store,
-            cids,
-            [p.url for p in self.gossip.peers],
-            self.gossip.client,
-            max_bytes=self.options.max_blob_bytes,
-            timeout_s=self.options.blob_timeout_s,
-        )
+        store = self.blob_store
+
+        async def fetch(wanted: list[str]) -> list[str]:
+            return await ensure_blobs(
+                store,
+                wanted,
+                [p.url for p in self.gossip.peers],
+                self.gossip.client,
+                max_bytes=self.options.max_blob_bytes,
+                timeout_s=self.options.blob_timeout_s,
+            )
+
+        missing = await fetch(cids)
+        nested = [cid for tx in block.txs for cid in nested_blobs(store, tx)]
+        if nested:  # a spec's labels file: known once the spec is here
+            missing += await fetch(nested)
         if missing:
             log.warning(
                 "block %s: %d blobs not found on any peer", block.header.height, len(missing)
