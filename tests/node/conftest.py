@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -58,18 +59,25 @@ def start_daemon(opts: DaemonOptions) -> tuple[Daemon, threading.Thread]:
     return daemon, thread
 
 
-def devnet_init(home: Path, users: list[Account]) -> None:
+def devnet_init(home: Path, users: list[Account], params: dict[str, int] | None = None) -> None:
     """A devnet in `home` (10-block epochs) funding each user with FUND_NNET, made by the same
     service as `nnet devnet init` (tests/node/test_devnet_cmd.py tests the command itself)."""
     fund = {u.address: FUND_NNET * UNIT for u in users}
-    init_devnet(home, DevnetOptions(epoch_blocks=10, fund=fund))
+    init_devnet(home, DevnetOptions(epoch_blocks=10, fund=fund, params=dict(params or {})))
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[RunningNode]:
+    with run_node(tmp_path) as node:
+        yield node
+
+
+@contextlib.contextmanager
+def run_node(tmp_path: Path, params: dict[str, int] | None = None) -> Iterator[RunningNode]:
+    """A sequencer daemon on a thread, on a fresh devnet with `params` at genesis."""
     home = tmp_path / "seq"
     users = [account(f"node-user-{i}") for i in range(N_USERS)]
-    devnet_init(home, users)
+    devnet_init(home, users, params)
     daemon, thread = start_daemon(DaemonOptions(home=home, port=0, block_time_s=0.05))
     http = httpx.Client(base_url=daemon.url, timeout=10)
     try:

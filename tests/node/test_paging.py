@@ -4,6 +4,8 @@ page, bounded work and size per page; `NodeClient.pages`; the list commands walk
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from nnet.encoding import UNIT
 from nnet.errors import NodeUnreachable
 from nnet.node.paging import Page, collect_page
 from tests.chain.test_market import register, submit
-from tests.node.conftest import RunningNode
+from tests.node.conftest import RunningNode, run_node
 
 
 # ---- the page builder ----------------------------------------------------------------------
@@ -157,9 +159,18 @@ def test_pages_refuses_a_node_that_walks_in_circles() -> None:
 
 
 # ---- the list commands -------------------------------------------------------------------
+@pytest.fixture
+def slow_gov(tmp_path: Path) -> Iterator[RunningNode]:
+    """A node whose proposals stay in their deposit period however slow the machine is (at
+    20 idle blocks a second, the default 2 epochs of 10 blocks pass in a second)."""
+    with run_node(tmp_path, {"gov_deposit_epochs": 10_000}) as node:
+        yield node
+
+
 def test_list_commands_show_every_page_and_honour_limit(
-    running: RunningNode, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+    slow_gov: RunningNode, run_cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    running = slow_gov
     a, b, c = running.users
     _send(running, register(b), register(c))
     _send(running, *[submit(a, verifiers=1) for _ in range(5)])

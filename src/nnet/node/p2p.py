@@ -108,7 +108,7 @@ def parse_peer(text: str) -> Peer:
         if not _NAME.fullmatch(name):
             raise UsageError(
                 f"peer name {name!r} must be 1 to 64 letters, digits, '.', '_' or '-'",
-                hint="write --peer NAME=http://HOST:PORT",
+                hint="a peer is NAME=http://HOST:PORT",
             )
         return Peer(name, _check_url(url))
     url = _check_url(text)
