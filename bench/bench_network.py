@@ -179,7 +179,9 @@ def make_chain(
 
     funds = {a: 10_000 * UNIT for a in fund}
     init_devnet(home, DevnetOptions(validators=validators, fund=funds, params=params))
-    nodes = up(home, block_time=block_time)
+    # a block every height, idle or not (as before idle networks waited for transactions): the
+    # sync figure needs the blocks, and the loads' timing starts on an already running chain
+    nodes = up(home, block_time=block_time, extra_args=["--empty-block-interval", "0"])
     return Chain(
         home, [n.name for n in nodes], [n.url for n in nodes], [n.pid for n in nodes], block_time
     )

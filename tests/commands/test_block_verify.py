@@ -158,7 +158,7 @@ def test_a_real_network_proves_its_blocks_final(run_cli: RunCli, tmp_path: Path)
         pytest.skip("the daemon has no GET /validators route yet (net_spec.md, State)")
     home = tmp_path / "net"
     init_devnet(home, DevnetOptions(validators=4))
-    nodes = devnet_proc.up(home, block_time=0.2)
+    nodes = devnet_proc.up(home, block_time=0.2, extra_args=["--empty-block-interval", "0"])
     try:
         url = nodes[0].url
         with httpx.Client(base_url=url, timeout=5) as http:

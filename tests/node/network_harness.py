@@ -220,7 +220,10 @@ def start_network(
     )
     info = init_devnet(home, opts)
     names = [p.name for p in info.nodes]
-    started = devnet_proc.up(home, block_time=BLOCK_TIME_S)
+    # a block every height though no transaction is sent: the faults are seen in heights
+    started = devnet_proc.up(
+        home, block_time=BLOCK_TIME_S, extra_args=["--empty-block-interval", "0"]
+    )
     with httpx.Client(timeout=HTTP_TIMEOUT_S) as http:
         net = Network(
             home.absolute(),

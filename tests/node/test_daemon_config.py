@@ -37,6 +37,7 @@ min_permit_balance = "2.5"
 log_level = "warning"
 log_json = true
 name = "node-7"
+empty_block_interval = 0
 """
     )
     opts = build_options(tmp_path, read_daemon_toml(tmp_path), {})
@@ -48,8 +49,8 @@ name = "node-7"
     assert opts.min_free_disk_bytes == 1 << 30
     assert (opts.max_mempool, opts.min_permit_balance) == (5000, 25 * 10**17)
     assert (opts.log_level, opts.log_json) == ("warning", True)
-    assert opts.name == "node-7"
-    assert len(KEYS) == 16  # a new key gets a line above and a row in docs/operations.md
+    assert opts.name == "node-7" and opts.empty_block_interval_s == 0
+    assert len(KEYS) == 17  # a new key gets a line above and a row in docs/operations.md
 
 
 def test_flags_override_the_file_and_defaults_fill_the_rest(tmp_path: Path) -> None:

@@ -270,3 +270,34 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def test_an_idle_network_waits_for_work_and_a_transaction_wakes_it(tmp_path: Path) -> None:
+    """With nothing to order, no empty block before the interval (5 s here); a transaction sent
+    to any validator starts the next height at once, on every node."""
+    from nnet.services import devnet_proc
+    from nnet.services.devnet import DevnetOptions, init_devnet
+
+    home = tmp_path / "home"
+    alice = account("idle-alice")
+    init_devnet(home, DevnetOptions(validators=4, fund={alice.address: 10 * UNIT}))
+    nodes = devnet_proc.up(home, block_time=0.1, extra_args=["--empty-block-interval", "5"])
+    try:
+        urls = [n.url for n in nodes]
+        deadline = time.monotonic() + 20
+        while (_height(urls[0]) or 0) < 1:  # block 1 comes after the first interval
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        before = _height(urls[0]) or 0
+        time.sleep(2.0)
+        assert (_height(urls[0]) or 0) <= before + 1  # idle: at most the one under way
+        tx = alice.transfer(alice.address, 1)
+        sent = time.monotonic()
+        r = httpx.post(f"{urls[2]}/txs", content=to_json_line(tx.to_dict()))
+        assert r.status_code == 202, r.text
+        for url in urls:
+            while httpx.get(f"{url}/txs/{tx.hash_hex}").json()["status"] != "committed":
+                assert time.monotonic() - sent < 4.0, "the transaction did not wake the network"
+                time.sleep(0.05)
+    finally:
+        devnet_proc.down(home)

@@ -35,6 +35,14 @@ def daemon(
             "NAME=URL or URL (repeatable).",
         ),
     ] = None,
+    empty_block_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--empty-block-interval",
+            help="A network: an idle chain's empty block at most every S seconds; 0: one every "
+            "height [block time x epoch_blocks/10].",
+        ),
+    ] = None,
     name: Annotated[
         str | None,
         typer.Option("--name", help="This node's name in gossip and fault rules [its URL]."),
@@ -109,6 +117,7 @@ def daemon(
         "listen": checked(listen, "listen"),
         "peers": checked(peer, "peers", "--peer") if peer else None,
         "name": checked(name, "name"),
+        "empty_block_interval_s": checked(empty_block_interval, "empty_block_interval"),
         "genesis": genesis,
         "block_time_s": checked(block_time, "block_time"),
         "max_connections": checked(max_connections, "max_connections"),

@@ -134,6 +134,7 @@ KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "header_timeout": ("header_timeout_s", _seconds(0.1, 3600)),
     "allowed_hosts": ("allowed_hosts", _names),
     "stale_after": ("stale_after_s", _seconds(0, 10**6)),
+    "empty_block_interval": ("empty_block_interval_s", _seconds(0, 3600)),
     "max_blob_size": ("max_blob_bytes", parse_size),
     "blob_quota": ("blob_quota_bytes", parse_size),
     "min_free_disk": ("min_free_disk_bytes", parse_size),

@@ -80,6 +80,9 @@ class DaemonOptions:
     header_timeout_s: float = 10.0  # a client must send its request head within this
     allowed_hosts: list[str] = field(default_factory=list)  # Host names besides the bound one
     stale_after_s: float = 0.0  # /health says stale past this head age; 0: 10 idle intervals
+    # a network: an idle chain's empty block at most this often (-1: the idle interval,
+    # block_time x max(1, epoch_blocks / 10), as a sequencer's; 0: a block every height)
+    empty_block_interval_s: float = -1.0
     log_level: str = "info"
     log_json: bool = False
 
@@ -337,6 +340,14 @@ class Daemon:
         )
         self._signer = signer
 
+    def _empty_block_interval(self) -> float | None:
+        from nnet.node.observe import idle_interval_s
+
+        chosen = self.opts.empty_block_interval_s
+        if chosen < 0:
+            return idle_interval_s(self.node, self.opts.block_time_s)
+        return chosen or None
+
     def _keep_blob_store(self, store: Any) -> None:
         self.blob_store = store
 
@@ -358,6 +369,7 @@ class Daemon:
                 timeouts=Timeouts(),
                 commit_pause_s=opts.block_time_s,
                 max_blob_bytes=opts.max_blob_bytes,
+                empty_block_interval_s=self._empty_block_interval(),
             ),
             blob_store=getattr(self, "blob_store", None),
         )

@@ -78,6 +78,7 @@ SYNC_PAGE = 100  # blocks asked for per GET /blocks while syncing
 MAX_FUTURE_HEIGHTS = 2  # messages this far ahead of our height are kept; later ones dropped
 MAX_KEPT_MESSAGES = 20_000  # signed messages kept for the current and next heights
 ADMIT_CHUNK = 250  # gossiped transactions admitted between two turns of the event loop
+IDLE_POLL_S = 0.05  # how often an idle node looks again whether to start the next height
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class DriverOptions:
     # loop before it can vote, so a burst is spread over heights instead of outlasting the
     # propose timeout in one (the chain's own bound, max_block_txs, is far above it)
     max_proposal_txs: int = 2_000
+    # an idle chain makes an empty block only this often (CometBFT's create_empty_blocks_
+    # interval): with nothing to order, a height starts when a transaction arrives, when a
+    # peer has moved on, or when this much time has passed since the last block; None: never wait
+    empty_block_interval_s: float | None = None
     max_blob_bytes: int = 1 << 30
 
 
@@ -131,6 +136,8 @@ class Driver:
         self.decide_times: list[float] = []  # seconds from height start to decision
         self.sync_wanted = asyncio.Event()
         self._height_started = time.monotonic()
+        self._decided_at = time.monotonic()
+        self._waiting = False  # after a decision: waiting for transactions (idle chain)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.vset: ValidatorSet = get_validator_set_at(node.state, node.head.height + 1)
         self.tm = self._machine()
@@ -290,6 +297,7 @@ class Driver:
             took,
             extra={"event": "finalized", "height": d.height},
         )
+        self._decided_at = time.monotonic()
         loop = self._loop or asyncio.get_running_loop()
         loop.call_later(self.options.commit_pause_s, self._next_height)
 
@@ -306,9 +314,31 @@ class Driver:
             del self.inbox[h]
         self._send_evidence()
 
+    def _idle(self) -> bool:
+        """Whether to hold the next height back: nothing to order, no peer gone ahead, and
+        the empty-block interval not yet over."""
+        interval = self.options.empty_block_interval_s
+        if interval is None or len(self.node.mempool) > 0 or self.inbox.get(self.tm.height):
+            return False
+        return time.monotonic() - self._decided_at < interval
+
+    def _wake(self) -> None:
+        """Something to do (a transaction, or a peer's message for the next height): start
+        the height now if it was held back for want of transactions."""
+        if self._waiting:
+            self._next_height()
+
     def _next_height(self) -> None:
         """After the commit pause: the machine's next height, or a new machine when the set
-        changed (an epoch boundary) or sync moved the head under it."""
+        changed (an epoch boundary) or sync moved the head under it. On an idle chain the
+        height waits (polled every IDLE_POLL_S, woken by `_wake`) for work or for the
+        empty-block interval."""
+        if self.tm.paused and self._idle():
+            if not self._waiting:
+                self._waiting = True
+                self._poll_idle()
+            return
+        self._waiting = False
         self._height_started = time.monotonic()
         height = self.node.head.height + 1
         same_set = get_validator_set_at(self.node.state, height).hash_hex == self.vset.hash_hex
@@ -316,6 +346,15 @@ class Driver:
             self._do(self.tm.next_height())  # nothing if sync already restarted it
             return
         self._restart()
+
+    def _poll_idle(self) -> None:
+        if not self._waiting:
+            return
+        if self._idle():
+            loop = self._loop or asyncio.get_running_loop()
+            loop.call_later(IDLE_POLL_S, self._poll_idle)
+        else:
+            self._next_height()
 
     def _restart(self) -> None:
         self.tm = self._machine()
@@ -392,12 +431,17 @@ class Driver:
                 continue
             if checked is None:
                 continue
-            if checked.height > self.tm.height:
+            if checked.height > self.tm.height or (
+                self._waiting and checked.height == self.tm.height
+            ):
                 kept = self.inbox.setdefault(checked.height, [])
                 if len(kept) < MAX_KEPT_MESSAGES:
                     kept.append(checked)
-                self.sync_wanted.set()
+                if checked.height > self.tm.height:
+                    self.sync_wanted.set()
             self._feed(checked)
+            if self._waiting and checked.height == self.tm.height:
+                self._wake()  # a peer started the height: so do we
 
     def _feed(self, m: Proposal | Vote) -> None:
         if isinstance(m, Proposal):
@@ -514,6 +558,7 @@ class Driver:
             finally:
                 self._quiet_admission = False
             await asyncio.sleep(0)
+        self._wake()
         return {"results": results}
 
     def commit(self, height: int) -> dict[str, Any] | None:
@@ -522,6 +567,7 @@ class Driver:
     def _gossip_txs(self, texts: list[str]) -> None:
         if not self._quiet_admission:
             self.gossip.send_txs(texts)
+        self._wake()
 
     # ---- loops ------------------------------------------------------------------------------
     async def _rebroadcast_loop(self) -> None:
