@@ -301,3 +301,15 @@ def test_an_idle_network_waits_for_work_and_a_transaction_wakes_it(tmp_path: Pat
                 time.sleep(0.05)
     finally:
         devnet_proc.down(home)
+
+
+def test_the_event_feed_of_a_validator_wakes_on_a_finalized_block(net: Network) -> None:
+    """A long-poll on GET /events returns when the next block is final, not at its timeout
+    (agents on a network node follow the chain through it)."""
+    head = net.height("node-1") or 0
+    sent = time.monotonic()
+    page = net.http.get(
+        f"{net.url('node-1')}/events", params={"after": str(head), "wait": 20}, timeout=30
+    ).json()
+    assert time.monotonic() - sent < 10, "the wait ran to its timeout: no block woke it"
+    assert page["next"] is not None

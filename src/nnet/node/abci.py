@@ -114,7 +114,7 @@ class ChainApp:
                 node.state.put(key, None if text is None else decode_value(text))
         else:
             result = process_block(node.state, node.head, block, sequencer=node.sequencer)
-        node.persist(result, commit=commit.to_dict())
+        node.finalize_block(result, commit.to_dict())
         self._executed.clear()
         return result
 

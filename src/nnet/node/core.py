@@ -282,6 +282,13 @@ class Node:
         self.persist(result)
         return result
 
+    def finalize_block(self, result: BlockResult, commit: dict[str, Any]) -> BlockResult:
+        """Persist a block a network decided (executed by node/abci.py), with the certificate
+        that made it final. Like `produce_block` and `apply_block`, the event feed and the
+        block log and metrics hear of it (they wrap these three)."""
+        self.persist(result, commit=commit)
+        return result
+
     def persist(self, result: BlockResult, commit: dict[str, Any] | None = None) -> None:
         try:
             store_block(self.db, result, commit=commit)

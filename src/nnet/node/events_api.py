@@ -16,8 +16,9 @@ Paging follows node/paging.py: `?limit=` (events, default 100, at most 1000), `?
 once the page reaches the head it is the height after the head, and asking again from there
 waits (long-poll) up to `?wait=` seconds (0 to MAX_WAIT_S, default 0) for the next block before
 answering, with an empty page if none came. The wait awaits an asyncio.Event set when the node
-commits a block (`BlockSignal` wraps the node's `produce_block` and `apply_block`, as observe.py
-does for the block log), so a waiting request holds no thread and the event loop stays free.
+commits a block (`BlockSignal` wraps the node's `produce_block`, `apply_block` and
+`finalize_block`, as observe.py does for the block log), so a waiting request holds no thread
+and the event loop stays free.
 
 A page is bounded like every listing: at most `limit` events, about MAX_PAGE_BYTES of JSON, and
 SCAN_BUDGET transactions looked at (an answer may then hold fewer events, with a `next` to go on).
@@ -61,8 +62,9 @@ class BlockSignal:
         self._event = asyncio.Event()
 
     def watch(self, node: Any) -> None:
-        """Call `notify` after every block `node` produces or applies (wraps the two methods)."""
-        for method in ("produce_block", "apply_block"):
+        """Call `notify` after every block `node` produces, applies or finalizes (wraps the
+        three methods)."""
+        for method in ("produce_block", "apply_block", "finalize_block"):
             setattr(node, method, self._after(getattr(node, method)))
 
     def _after(self, fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -42,8 +42,14 @@ sync_log = logging.getLogger("nnet.sync")
 
 
 def observe_blocks(node: Any, metrics: DaemonMetrics | None) -> None:
-    """Log and meter every block `node` produces or applies (wraps the two methods in place)."""
-    for method, kind in (("produce_block", "produced"), ("apply_block", "applied")):
+    """Log and meter every block `node` produces, applies or finalizes (a network's decided
+    block), wrapping the three methods in place."""
+    kinds = (
+        ("produce_block", "produced"),
+        ("apply_block", "applied"),
+        ("finalize_block", "finalized"),
+    )
+    for method, kind in kinds:
         setattr(node, method, _observed(getattr(node, method), kind, metrics))
 
 
