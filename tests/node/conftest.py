@@ -73,12 +73,14 @@ def running(tmp_path: Path) -> Iterator[RunningNode]:
 
 
 @contextlib.contextmanager
-def run_node(tmp_path: Path, params: dict[str, int] | None = None) -> Iterator[RunningNode]:
+def run_node(
+    tmp_path: Path, params: dict[str, int] | None = None, *, block_time_s: float = 0.05
+) -> Iterator[RunningNode]:
     """A sequencer daemon on a thread, on a fresh devnet with `params` at genesis."""
     home = tmp_path / "seq"
     users = [account(f"node-user-{i}") for i in range(N_USERS)]
     devnet_init(home, users, params)
-    daemon, thread = start_daemon(DaemonOptions(home=home, port=0, block_time_s=0.05))
+    daemon, thread = start_daemon(DaemonOptions(home=home, port=0, block_time_s=block_time_s))
     http = httpx.Client(base_url=daemon.url, timeout=10)
     try:
         yield RunningNode(daemon, daemon.url, http, users, home)

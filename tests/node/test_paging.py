@@ -161,9 +161,10 @@ def test_pages_refuses_a_node_that_walks_in_circles() -> None:
 # ---- the list commands -------------------------------------------------------------------
 @pytest.fixture
 def slow_gov(tmp_path: Path) -> Iterator[RunningNode]:
-    """A node whose proposals stay in their deposit period however slow the machine is (at
-    20 idle blocks a second, the default 2 epochs of 10 blocks pass in a second)."""
-    with run_node(tmp_path, {"gov_deposit_epochs": 10_000}) as node:
+    """A node whose proposals and jobs stay open however slow the machine is: at 20 idle
+    blocks a second, the default 2 epochs of 10 blocks pass in a second (the listing then
+    finds them expired); here epochs last 5 s and deposit periods 10,000 epochs."""
+    with run_node(tmp_path, {"gov_deposit_epochs": 10_000}, block_time_s=0.5) as node:
         yield node
 
 
