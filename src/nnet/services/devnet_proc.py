@@ -53,6 +53,8 @@ START_TIMEOUT_S = 30.0  # for every node to write daemon.json and answer /health
 KILL_WAIT_S = 5.0  # after SIGKILL, for the kernel to take the process away
 LOG_TAIL_CHARS = 2000  # of a node's daemon.log, in the error when it does not start
 POLL_S = 0.05
+EMPTY_BLOCKS_FLAG = "--empty-block-interval"
+DEVNET_EMPTY_BLOCK_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,10 @@ def up(
     args = (*(["--block-time", repr(block_time)] if block_time is not None else []), *extra_args)
     nodes = node_homes(home)
     network = bool(nodes)
+    if network and EMPTY_BLOCKS_FLAG not in args:
+        # a devnet is watched by people: an idle one still shows a block a second (a daemon's
+        # own default, block_time x epoch_blocks / 10, is 10 s with the defaults)
+        args = (*args, EMPTY_BLOCKS_FLAG, str(DEVNET_EMPTY_BLOCK_INTERVAL_S))
     if not network and not (home / "genesis.json").exists():
         raise UsageError(f"no devnet in {home}", hint="make one with `nnet devnet init`")
     for path in nodes or [home]:
