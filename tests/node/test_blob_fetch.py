@@ -36,24 +36,7 @@ def _cid(label: str) -> str:
 
 # ---- what a transaction references ------------------------------------------------------------
 def test_job_submit_references_its_spec_and_dataset() -> None:
-    tx = build_tx(
-        "nnet-devnet",
-        "job.submit",
-        SENDER,
-        0,
-        1,
-        {
-            "spec_cid": _cid("spec"),
-            "spec_hash": "0x" + "11" * 32,
-            "dataset_cid": _cid("data"),
-            "fee": "1",
-            "verifiers": 1,
-            "deadline_epochs": 2,
-            "checkpoints": 3,
-            "mode": "exact",
-            "work": 10,
-        },
-    )
+    tx = _job_submit(_cid("spec"))
     assert referenced_blobs(tx) == [_cid("data"), _cid("spec")]  # by field name: fixed order
 
 

@@ -4,8 +4,6 @@ validator, shows the set and its finality, and stops the network whatever ends t
 from __future__ import annotations
 
 import io
-import os
-import time
 from pathlib import Path
 
 import httpx
@@ -19,18 +17,7 @@ from nnet.services.quickstart_net import (
     act_network,
 )
 from nnet.services.tour import StepFailed
-
-
-def _gone(pid: int) -> bool:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+from tests.services.test_devnet_proc import _gone
 
 
 @pytest.mark.parametrize("validators", [0, 1, MAX_VALIDATORS + 1])

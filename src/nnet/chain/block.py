@@ -387,14 +387,7 @@ def _bad_block(height: int, why: str) -> InvalidTx:
 def _check_header(h: Header, prev: Header, sequencer: str) -> bytes:
     """Refuse a header that does not extend `prev`, or is not the sequencer's, or whose beacon
     does not verify; return its beacon output."""
-    if h.chain != prev.chain:
-        raise _bad_block(h.height, f"chain {h.chain!r} is not {prev.chain!r}")
-    if h.height != prev.height + 1:
-        raise _bad_block(h.height, f"expected height {prev.height + 1}")
-    if h.prev_hash != prev.hash_hex:
-        raise _bad_block(h.height, "prev_hash is not the hash of our head")
-    if h.time_ms < prev.time_ms:
-        raise _bad_block(h.height, "time_ms goes backwards")
+    _check_parent(h, prev)
     if h.proposer != sequencer:
         raise _bad_block(h.height, f"proposer {h.proposer} is not the sequencer {sequencer}")
     try:
