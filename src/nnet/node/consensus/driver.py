@@ -298,6 +298,12 @@ class Driver:
             extra={"event": "finalized", "height": d.height},
         )
         self._decided_at = time.monotonic()
+        if get_validator_set_at(self.node.state, d.height + 1).hash_hex != self.vset.hash_hex:
+            # an epoch boundary changed the set: the next height's machine (its members, its
+            # proposer schedule) is made now, held until the pause ends, so what peers send for
+            # that height meanwhile is checked against the new set and kept, not lost
+            self.tm = self._machine()
+            self.tm.paused = True
         loop = self._loop or asyncio.get_running_loop()
         loop.call_later(self.options.commit_pause_s, self._next_height)
 
@@ -496,7 +502,8 @@ class Driver:
         if self.tm.schedule.proposer(height, round_) != proposer:
             raise MalformedInput(f"{proposer} is not the proposer of {height}/{round_}")
         member = self.vset.get(proposer)
-        assert member is not None
+        if member is None:
+            raise MalformedInput(f"{proposer} is not in the validator set")
         known = {p.tx.sig: p.tx for p in self.node.mempool.entries.values()}
         block = parse_block(raw["block"], known=known)
         if block.header.height != height or block.header.proposer != proposer:
