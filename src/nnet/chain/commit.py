@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nnet import bls
+from nnet.encoding import hex_to_bytes
 from nnet.errors import MalformedInput
 
 __all__ = [
@@ -105,18 +106,6 @@ def _uint(value: object, name: str, limit: int) -> int:
     return value
 
 
-def _hex(value: object, name: str, length: int | None = None) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise MalformedInput(f"certificate {name} must be a 0x-prefixed hex string")
-    try:
-        raw = bytes.fromhex(value[2:])
-    except ValueError:
-        raise MalformedInput(f"certificate {name} is not hex") from None
-    if length is not None and len(raw) != length:
-        raise MalformedInput(f"certificate {name} must be {length} bytes")
-    return raw
-
-
 MAX_SIGNER_BYTES = 1024  # a bitmap for up to 8,192 validators (max_validators is far below)
 
 
@@ -125,15 +114,15 @@ def parse_certificate(obj: object) -> Certificate:
     fields = {"height", "round", "block_id", "signers", "signature"}
     if not isinstance(obj, dict) or set(obj) != fields:
         raise MalformedInput(f"a certificate is an object with exactly {', '.join(sorted(fields))}")
-    signers = _hex(obj["signers"], "signers")
+    signers = hex_to_bytes(obj["signers"], "certificate signers")
     if not 0 < len(signers) <= MAX_SIGNER_BYTES:
         raise MalformedInput(f"certificate signers must be 1 to {MAX_SIGNER_BYTES} bytes")
     return Certificate(
         _uint(obj["height"], "height", 2**63),
         _uint(obj["round"], "round", 2**31),
-        _hex(obj["block_id"], "block_id", 32),
+        hex_to_bytes(obj["block_id"], "certificate block_id", 32),
         signers,
-        _hex(obj["signature"], "signature", bls.SIG_LEN),
+        hex_to_bytes(obj["signature"], "certificate signature", bls.SIG_LEN),
     )
 
 
